@@ -1,0 +1,443 @@
+// Package decode turns captured frames into sdk.Packet summaries. It is
+// shared by capture plugins and by tests that read crafted captures.
+//
+// A Decoder handles one link type:
+//
+//   - Ethernet (LINKTYPE_ETHERNET 1), with any number of 802.1Q / 802.1ad
+//     (QinQ) tags;
+//   - Linux cooked capture v1 (LINKTYPE_LINUX_SLL 113) and v2
+//     (LINKTYPE_LINUX_SLL2 276);
+//   - raw IP (LINKTYPE_RAW 101, DLT_RAW 12 and 14, LINKTYPE_IPV4 228,
+//     LINKTYPE_IPV6 229);
+//   - BSD loopback / null (LINKTYPE_NULL 0, host byte order) and OpenBSD
+//     loopback (LINKTYPE_LOOP 108, network byte order).
+//
+// Layers are decoded with gopacket's DecodingLayerParser over preallocated
+// layers (Ethernet, Dot1Q, IPv4, IPv6 and its extension headers, TCP, UDP,
+// ICMPv4, ICMPv6); the cooked and loopback headers are read by hand. Decode
+// allocates nothing for well-formed frames.
+//
+// What ends up in the packet:
+//
+//   - Timestamp: CaptureInfo.Timestamp in ns; Length: CaptureInfo.Length
+//     (the wire length; the captured length when Length is 0).
+//   - Src, Dst: the outermost IP header's addresses (IPv4 as ::ffff:a.b.c.d).
+//     Tunnels (IP in IP, GRE...) are not entered: Protocol is then 4, 41, 47...
+//   - Protocol: the upper-layer protocol; for IPv6 the one after the
+//     extension headers (hop-by-hop, routing, fragment, destination options).
+//   - SrcPort, DstPort: TCP/UDP ports; ICMP and ICMPv6 type and code.
+//   - TCPFlags: the TCP header's flag byte (FIN..CWR).
+//   - Flags: PacketIPv6; PacketFragment for IPv4/IPv6 fragments other than
+//     the first (they have no transport header: ports stay zero);
+//     PacketDNSQuery / PacketDNSResponse for a DNS header (QR bit) on UDP
+//     or TCP port 53 (TCP: only a segment that starts with the 2-byte length
+//     prefix of a plausible message); PacketNonIP for frames without an IP
+//     layer (ARP, LLDP, STP...), whose addresses stay zero.
+//
+// Errors and truncation: Decode returns an error only for a frame that
+// cannot be summarised at the IP level: a link header cut short, an
+// unreadable VLAN tag, or an IPv4/IPv6 header that is truncated or
+// inconsistent (wrong version, bad header length). Such a packet is still
+// filled in (timestamp, length, PacketNonIP, zero addresses) so callers may
+// count it and pass it on; callers count these as decode errors. A frame
+// whose transport header is cut short (a small snaplen, a malformed TCP
+// header) is NOT an error: it gets its IP-level summary (addresses,
+// protocol) with zero ports and flags.
+package decode
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/netguardian/netguardian/sdk"
+)
+
+// Link types gopacket has no constant for.
+const (
+	LinkTypeLinuxSLL2 layers.LinkType = 276
+	LinkTypeIPv4      layers.LinkType = 228
+	LinkTypeIPv6      layers.LinkType = 229
+	linkTypeDLTRaw12  layers.LinkType = 12
+	linkTypeDLTRaw14  layers.LinkType = 14
+	linkTypeLoop      layers.LinkType = 108
+)
+
+// Errors Decode returns. They are static values so that a flood of bad
+// frames costs no allocation; callers add the position themselves.
+var (
+	ErrShortLink     = errors.New("frame shorter than its link-layer header")
+	ErrBadLink       = errors.New("malformed link-layer header")
+	ErrBadVLAN       = errors.New("truncated or malformed VLAN tag")
+	ErrShortIP       = errors.New("IP header truncated")
+	ErrBadIP         = errors.New("malformed IP header")
+	ErrUnknownIPVer  = errors.New("raw IP frame with unknown IP version")
+	ErrUnsupportLink = errors.New("unsupported link type")
+)
+
+// Supported reports whether NewDecoder can decode frames of link type lt.
+func Supported(lt layers.LinkType) bool {
+	switch lt {
+	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, LinkTypeLinuxSLL2,
+		layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14, LinkTypeIPv4, LinkTypeIPv6,
+		layers.LinkTypeNull, linkTypeLoop:
+		return true
+	}
+	return false
+}
+
+// Decoder decodes frames of one link type. It is not safe for concurrent
+// use; use one per goroutine.
+type Decoder struct {
+	link layers.LinkType
+
+	eth   layers.Ethernet
+	dot1q layers.Dot1Q
+	ip4   ipv4Layer
+	ip6   ipv6Layer
+	ext   ipv6Ext
+	frag  ipv6Frag
+	tcp   layers.TCP
+	udp   layers.UDP
+	icmp4 layers.ICMPv4
+	icmp6 layers.ICMPv6
+
+	fromEth, fromIPv4, fromIPv6 *gopacket.DecodingLayerParser
+	decoded                     []gopacket.LayerType
+}
+
+// NewDecoder returns a decoder for frames of link type lt. Frames of an
+// unsupported link type decode to ErrUnsupportLink (see Supported).
+func NewDecoder(lt layers.LinkType) *Decoder {
+	d := &Decoder{link: lt, decoded: make([]gopacket.LayerType, 0, 16)}
+	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+		p := gopacket.NewDecodingLayerParser(first)
+		// A sparse container is a slice indexed by layer type: the fastest
+		// lookup. The extension skipper goes before the fragment layer so
+		// that the fragment layer wins LayerTypeIPv6Fragment.
+		p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+		for _, l := range []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.ip4, &d.ip6, &d.ext, &d.frag, &d.tcp, &d.udp, &d.icmp4, &d.icmp6} {
+			p.AddDecodingLayer(l)
+		}
+		p.IgnoreUnsupported = true // stop quietly at ARP, payloads, tunnels...
+		return p
+	}
+	d.fromEth = mk(layers.LayerTypeEthernet)
+	d.fromIPv4 = mk(layers.LayerTypeIPv4)
+	d.fromIPv6 = mk(layers.LayerTypeIPv6)
+	return d
+}
+
+// LinkType returns the link type the decoder was made for.
+func (d *Decoder) LinkType() layers.LinkType { return d.link }
+
+// Decode fills p from one frame. See the package documentation for what is
+// an error. p.Frame is set to data (not copied).
+func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, p *sdk.Packet) error {
+	*p = sdk.Packet{Timestamp: ci.Timestamp.UnixNano(), Length: uint32(ci.Length), Frame: data}
+	if ci.Length == 0 {
+		p.Length = uint32(len(data))
+	}
+	parser, payload, err := d.link2parser(data)
+	if err != nil || parser == nil {
+		p.Flags = sdk.PacketNonIP
+		return err
+	}
+	perr := parser.DecodeLayers(payload, &d.decoded)
+	var ip bool
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeIPv4:
+			if d.ip4.Version != 4 {
+				p.Flags = sdk.PacketNonIP
+				return ErrBadIP
+			}
+			ip = true
+			copy(p.Src[:], v4prefix[:])
+			copy(p.Dst[:], v4prefix[:])
+			copy(p.Src[12:], d.ip4.SrcIP)
+			copy(p.Dst[12:], d.ip4.DstIP)
+			p.Protocol = uint8(d.ip4.Protocol)
+			if d.ip4.FragOffset != 0 {
+				p.Flags |= sdk.PacketFragment
+			}
+		case layers.LayerTypeIPv6:
+			if d.ip6.Version != 6 {
+				p.Flags = sdk.PacketNonIP
+				return ErrBadIP
+			}
+			ip = true
+			copy(p.Src[:], d.ip6.SrcIP)
+			copy(p.Dst[:], d.ip6.DstIP)
+			p.Flags |= sdk.PacketIPv6
+			p.Protocol = uint8(d.ip6.NextHeader)
+			if d.ip6.HopByHop != nil {
+				p.Protocol = uint8(d.ip6.HopByHop.NextHeader)
+			}
+		case layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination, layers.LayerTypeIPv6HopByHop:
+			p.Protocol = uint8(d.ext.NextHeader)
+		case layers.LayerTypeIPv6Fragment:
+			p.Protocol = d.frag.next
+			if d.frag.offset != 0 {
+				p.Flags |= sdk.PacketFragment
+			}
+		case layers.LayerTypeTCP:
+			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+			p.TCPFlags = d.tcp.Contents[13]
+			if p.SrcPort == 53 || p.DstPort == 53 {
+				p.Flags |= dnsTCP(d.tcp.Payload)
+			}
+		case layers.LayerTypeUDP:
+			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
+			if p.SrcPort == 53 || p.DstPort == 53 {
+				p.Flags |= dnsUDP(d.udp.Payload)
+			}
+		case layers.LayerTypeICMPv4:
+			p.SrcPort, p.DstPort = uint16(d.icmp4.TypeCode.Type()), uint16(d.icmp4.TypeCode.Code())
+		case layers.LayerTypeICMPv6:
+			p.SrcPort, p.DstPort = uint16(d.icmp6.TypeCode.Type()), uint16(d.icmp6.TypeCode.Code())
+		}
+	}
+	if ip {
+		// An error after the IP layer is a truncated or malformed transport
+		// header: keep the IP-level summary.
+		return nil
+	}
+	p.Protocol = 0
+	p.Flags = sdk.PacketNonIP
+	if perr == nil {
+		return nil // ARP, LLDP, STP...: not an error
+	}
+	// Which layer failed? The one after the last decoded.
+	n := len(d.decoded)
+	if n == 0 {
+		if parser == d.fromEth {
+			return ErrShortLink
+		}
+		return ipErr(payload)
+	}
+	et, rest := d.eth.EthernetType, d.eth.Payload
+	if d.decoded[n-1] == layers.LayerTypeDot1Q {
+		et, rest = d.dot1q.Type, d.dot1q.Payload
+	}
+	switch et {
+	case layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ:
+		return ErrBadVLAN
+	case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6:
+		return ipErr(rest)
+	}
+	return ErrBadLink
+}
+
+// ipErr tells a truncated IP header from an inconsistent one. It only runs
+// for frames that already failed.
+func ipErr(b []byte) error {
+	if len(b) < 20 {
+		return ErrShortIP
+	}
+	return ErrBadIP
+}
+
+var v4prefix = [12]byte{10: 0xff, 11: 0xff}
+
+// link2parser strips the link header of the non-Ethernet link types and
+// picks the parser for what follows. A nil parser with a nil error means a
+// non-IP frame.
+func (d *Decoder) link2parser(b []byte) (*gopacket.DecodingLayerParser, []byte, error) {
+	switch d.link {
+	case layers.LinkTypeEthernet:
+		if len(b) < 14 {
+			return nil, nil, ErrShortLink
+		}
+		return d.fromEth, b, nil
+	case layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
+		if len(b) == 0 {
+			return nil, nil, ErrShortIP
+		}
+		switch b[0] >> 4 {
+		case 4:
+			return d.fromIPv4, b, nil
+		case 6:
+			return d.fromIPv6, b, nil
+		}
+		return nil, nil, ErrUnknownIPVer
+	case LinkTypeIPv4:
+		return d.fromIPv4, b, nil
+	case LinkTypeIPv6:
+		return d.fromIPv6, b, nil
+	case layers.LinkTypeLinuxSLL:
+		// packet type(2) ARPHRD(2) addr len(2) addr(8) protocol(2)
+		if len(b) < 16 {
+			return nil, nil, ErrShortLink
+		}
+		return d.byEtherType(binary.BigEndian.Uint16(b[14:16]), b[16:])
+	case LinkTypeLinuxSLL2:
+		// protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) addr len(1) addr(8)
+		if len(b) < 20 {
+			return nil, nil, ErrShortLink
+		}
+		return d.byEtherType(binary.BigEndian.Uint16(b[0:2]), b[20:])
+	case layers.LinkTypeNull, linkTypeLoop:
+		if len(b) < 4 {
+			return nil, nil, ErrShortLink
+		}
+		var fam uint32
+		if d.link == linkTypeLoop {
+			fam = binary.BigEndian.Uint32(b)
+		} else {
+			// Host byte order of the capturing machine: the family is
+			// small, so whichever end holds it is the right one.
+			fam = binary.LittleEndian.Uint32(b)
+			if fam > 0xffff {
+				fam = binary.BigEndian.Uint32(b)
+			}
+		}
+		switch fam {
+		case 2: // AF_INET everywhere
+			return d.fromIPv4, b[4:], nil
+		case 10, 24, 28, 30: // AF_INET6: Linux, NetBSD/OpenBSD, FreeBSD, macOS
+			return d.fromIPv6, b[4:], nil
+		}
+		if fam > 0xffff {
+			return nil, nil, ErrBadLink
+		}
+		return nil, nil, nil
+	}
+	return nil, nil, ErrUnsupportLink
+}
+
+func (d *Decoder) byEtherType(et uint16, rest []byte) (*gopacket.DecodingLayerParser, []byte, error) {
+	switch layers.EthernetType(et) {
+	case layers.EthernetTypeIPv4:
+		return d.fromIPv4, rest, nil
+	case layers.EthernetTypeIPv6:
+		return d.fromIPv6, rest, nil
+	}
+	return nil, nil, nil
+}
+
+// dnsUDP reads the QR bit of a DNS header at the start of a UDP payload.
+func dnsUDP(b []byte) sdk.PacketFlags {
+	if len(b) < 12 {
+		return 0
+	}
+	return qr(b)
+}
+
+// dnsTCP reads the QR bit of a DNS message that starts a TCP segment
+// (2-byte length prefix, then the header). To keep continuation segments
+// of long messages out, the prefix must be at least a header long, the
+// opcode one of the assigned ones (0-6) and the question count 0 or 1.
+func dnsTCP(b []byte) sdk.PacketFlags {
+	if len(b) < 14 {
+		return 0
+	}
+	n := binary.BigEndian.Uint16(b)
+	h := b[2:]
+	if n < 12 || (h[2]>>3)&0x0f > 6 || binary.BigEndian.Uint16(h[4:6]) > 1 {
+		return 0
+	}
+	return qr(h)
+}
+
+func qr(h []byte) sdk.PacketFlags {
+	if h[2]&0x80 != 0 {
+		return sdk.PacketDNSResponse
+	}
+	return sdk.PacketDNSQuery
+}
+
+// transportType maps the protocols whose headers are decoded to their layer
+// types; everything else (tunnels, SCTP, ESP...) ends decoding at IP level.
+func transportType(proto layers.IPProtocol) gopacket.LayerType {
+	switch proto {
+	case layers.IPProtocolTCP:
+		return layers.LayerTypeTCP
+	case layers.IPProtocolUDP:
+		return layers.LayerTypeUDP
+	case layers.IPProtocolICMPv4:
+		return layers.LayerTypeICMPv4
+	case layers.IPProtocolICMPv6:
+		return layers.LayerTypeICMPv6
+	case layers.IPProtocolIPv6HopByHop:
+		return layers.LayerTypeIPv6HopByHop
+	case layers.IPProtocolIPv6Routing:
+		return layers.LayerTypeIPv6Routing
+	case layers.IPProtocolIPv6Fragment:
+		return layers.LayerTypeIPv6Fragment
+	case layers.IPProtocolIPv6Destination:
+		return layers.LayerTypeIPv6Destination
+	}
+	return gopacket.LayerTypeZero
+}
+
+// ipv4Layer is gopacket's IPv4 with the next layer chosen here: the
+// transport header of an unfragmented packet or of a first fragment (gopacket
+// stops at every fragment), nothing for a later fragment, and no tunnels.
+type ipv4Layer struct{ layers.IPv4 }
+
+func (i *ipv4Layer) NextLayerType() gopacket.LayerType {
+	if i.FragOffset != 0 {
+		return gopacket.LayerTypeZero
+	}
+	switch i.Protocol {
+	case layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolICMPv4:
+		return transportType(i.Protocol)
+	}
+	return gopacket.LayerTypeZero
+}
+
+// ipv6Layer is gopacket's IPv6 without tunnels (IPv4/IPv6 in IPv6).
+type ipv6Layer struct{ layers.IPv6 }
+
+func (i *ipv6Layer) NextLayerType() gopacket.LayerType {
+	nh := i.NextHeader
+	if i.HopByHop != nil {
+		nh = i.HopByHop.NextHeader
+	}
+	if nh == layers.IPProtocolIPv6HopByHop { // only valid right after the fixed header
+		return gopacket.LayerTypeZero
+	}
+	return transportType(nh)
+}
+
+// ipv6Ext skips routing, destination options (and misplaced hop-by-hop)
+// extension headers.
+type ipv6Ext struct{ layers.IPv6ExtensionSkipper }
+
+func (i *ipv6Ext) NextLayerType() gopacket.LayerType { return transportType(i.NextHeader) }
+
+// ipv6Frag decodes the IPv6 fragment header. A later fragment (offset != 0)
+// ends decoding: its payload is the middle of the upper-layer packet.
+type ipv6Frag struct {
+	payload []byte
+	next    uint8
+	offset  uint16
+}
+
+func (f *ipv6Frag) CanDecode() gopacket.LayerClass  { return layers.LayerTypeIPv6Fragment }
+func (f *ipv6Frag) LayerPayload() []byte            { return f.payload }
+func (f *ipv6Frag) SetTruncated()                   {}
+func (f *ipv6Frag) LayerType() gopacket.LayerType   { return layers.LayerTypeIPv6Fragment }
+func (f *ipv6Frag) LayerContents() []byte           { return nil }
+func (f *ipv6Frag) NextLayerType() gopacket.LayerType {
+	if f.offset != 0 {
+		return gopacket.LayerTypeZero
+	}
+	return transportType(layers.IPProtocol(f.next))
+}
+
+var errShortFrag = errors.New("IPv6 fragment header truncated")
+
+func (f *ipv6Frag) DecodeFromBytes(b []byte, df gopacket.DecodeFeedback) error {
+	if len(b) < 8 {
+		df.SetTruncated()
+		return errShortFrag
+	}
+	f.next = b[0]
+	f.offset = binary.BigEndian.Uint16(b[2:4]) >> 3
+	f.payload = b[8:]
+	return nil
+}

@@ -1,0 +1,363 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/netguardian/netguardian/sdk/proto/netguardian/v1"
+)
+
+// handshake is shared by the core and every plugin. The cookie only keeps
+// people from running a plugin binary by hand; it is not a security measure.
+var handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "NETGUARDIAN_PLUGIN",
+	MagicCookieValue: "d3c5e9f2-netguardian-plugin-v1",
+}
+
+// maxMessageBytes bounds one gRPC message: a batch of 1024 full-size frames
+// with jumbo frames fits with room to spare.
+const maxMessageBytes = 256 << 20
+
+// Serve runs p as a plugin: it answers the core over the plugin protocol
+// until the core goes away. p must implement Capture, Detector or Sink
+// according to its Describe().Kind; a Sink that also implements Store
+// answers queries. Serve does not return while the core is connected.
+func Serve(p Plugin) {
+	info := fillInfo(p)
+	if err := checkImplements(p, info); err != nil {
+		fmt.Fprintln(os.Stderr, "netguardian plugin:", err)
+		os.Exit(1)
+	}
+	set := plugin.PluginSet{string(info.Kind): &grpcPlugin{impl: p, role: string(info.Kind)}}
+	if info.ServesStore {
+		set["store"] = &grpcPlugin{impl: p, role: "store"}
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes)))
+		},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: logOutput, JSONFormat: true, Level: hclog.Info}),
+	})
+}
+
+func fillInfo(p Plugin) Info {
+	info := p.Describe()
+	info.SDKVersion = Version
+	if info.FeatureSchemaVersion == 0 {
+		info.FeatureSchemaVersion = FeatureSchemaVersion
+	}
+	if _, ok := p.(Store); ok && info.Kind == KindSink {
+		info.ServesStore = true
+	}
+	return info
+}
+
+func checkImplements(p Plugin, info Info) error {
+	var ok bool
+	switch info.Kind {
+	case KindCapture:
+		_, ok = p.(Capture)
+	case KindDetector:
+		_, ok = p.(Detector)
+	case KindSink:
+		_, ok = p.(Sink)
+	default:
+		return fmt.Errorf("%T describes itself as kind %q; want capture, detector or sink", p, info.Kind)
+	}
+	if !ok {
+		return fmt.Errorf("%T describes itself as a %s but does not implement sdk.%s", p, info.Kind, kindInterface(info.Kind))
+	}
+	return nil
+}
+
+func kindInterface(k Kind) string {
+	switch k {
+	case KindCapture:
+		return "Capture"
+	case KindDetector:
+		return "Detector"
+	}
+	return "Sink"
+}
+
+// grpcPlugin adapts a Plugin to go-plugin. role selects which services it
+// registers, so a sink serving "sink" and "store" registers each once.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	impl Plugin
+	role string
+}
+
+func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if g.role == "store" {
+		pb.RegisterStoreServiceServer(s, &storeServer{impl: g.impl.(Store)})
+		return nil
+	}
+	st := &serverState{impl: g.impl}
+	pb.RegisterPluginServiceServer(s, &pluginServer{st: st})
+	switch impl := g.impl.(type) {
+	case Capture:
+		pb.RegisterCaptureServiceServer(s, &captureServer{st: st, impl: impl})
+	case Detector:
+		pb.RegisterDetectorServiceServer(s, &detectorServer{impl: impl})
+	case Sink:
+		pb.RegisterSinkServiceServer(s, &sinkServer{impl: impl})
+	}
+	return nil
+}
+
+// GRPCClient hands the raw connection to the core's Conn.
+func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return c, nil
+}
+
+type serverState struct {
+	impl    Plugin
+	mu      sync.Mutex
+	runtime Runtime
+}
+
+// recovered turns a panic in plugin code into an error, so one bad batch is
+// reported to the core instead of killing the process.
+func recovered(what string, err *error) {
+	if r := recover(); r != nil {
+		Logger().Error("panic in plugin", "call", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s panicked: %v", what, r)
+	}
+}
+
+type pluginServer struct {
+	pb.UnimplementedPluginServiceServer
+	st *serverState
+}
+
+func (s *pluginServer) Describe(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
+	return infoToPB(fillInfo(s.st.impl))
+}
+
+func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (_ *pb.Empty, err error) {
+	defer recovered("Configure", &err)
+	rt := runtimeFromPB(req.Runtime)
+	if err := s.st.impl.Configure(ctx, Config{JSON: []byte(req.ConfigJson), Runtime: rt}); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.st.mu.Lock()
+	s.st.runtime = rt
+	s.st.mu.Unlock()
+	return &pb.Empty{}, nil
+}
+
+func (s *pluginServer) Stats(context.Context, *pb.Empty) (*pb.PluginStats, error) {
+	st, ok := s.st.impl.(Statser)
+	if !ok {
+		return &pb.PluginStats{Healthy: true}, nil
+	}
+	v := st.Stats()
+	return &pb.PluginStats{Healthy: v.Healthy, Message: v.Message, Counters: v.Counters}, nil
+}
+
+type captureServer struct {
+	pb.UnimplementedCaptureServiceServer
+	st   *serverState
+	impl Capture
+}
+
+func (s *captureServer) Capture(req *pb.CaptureRequest, stream pb.CaptureService_CaptureServer) (err error) {
+	defer recovered("Capture", &err)
+	s.st.mu.Lock()
+	rt := s.st.runtime
+	s.st.mu.Unlock()
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	w := NewPacketWriter(rt, req.ResumeFrom, func(b *PacketBatch) error { return stream.Send(packetsToPB(b)) })
+	w.Start(ctx)
+	if err := s.impl.Capture(ctx, req.ResumeFrom, w); err != nil {
+		_ = w.Flush() // deliver what was read before the error
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return w.Flush()
+}
+
+type detectorServer struct {
+	pb.UnimplementedDetectorServiceServer
+	impl Detector
+}
+
+func (s *detectorServer) Detect(ctx context.Context, req *pb.FeatureBatch) (_ *pb.AlertBatch, err error) {
+	defer recovered("Detect", &err)
+	b, err := featuresFromPB(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	alerts, err := s.impl.Detect(ctx, b)
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	return alertsToPB(alerts), nil
+}
+
+type sinkServer struct {
+	pb.UnimplementedSinkServiceServer
+	impl Sink
+}
+
+func (s *sinkServer) Write(stream pb.SinkService_WriteServer) error {
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ack := &pb.Ack{Seq: req.Seq}
+		if err := s.write(stream.Context(), req); err != nil {
+			ack.Error = err.Error()
+		}
+		if err := stream.Send(ack); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *sinkServer) write(ctx context.Context, req *pb.RecordBatch) (err error) {
+	defer recovered("Write", &err)
+	rec := Records{Seq: req.Seq}
+	switch r := req.Records.(type) {
+	case *pb.RecordBatch_Packets:
+		rec.Packets, err = packetsFromPB(r.Packets)
+	case *pb.RecordBatch_Features:
+		rec.Features, err = featuresFromPB(r.Features)
+	case *pb.RecordBatch_Alerts:
+		rec.Alerts, err = alertsFromPB(r.Alerts)
+	default:
+		err = errors.New("empty record batch")
+	}
+	if err != nil {
+		return err
+	}
+	return s.impl.Write(ctx, rec)
+}
+
+type storeServer struct {
+	pb.UnimplementedStoreServiceServer
+	impl Store
+}
+
+func storeErr(err error) error {
+	if errors.Is(err, ErrBadCursor) {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+func (s *storeServer) QueryFeatures(ctx context.Context, q *pb.FeatureQuery) (*pb.FeatureBatch, error) {
+	src, err := addrFromBytes(q.SrcAddr)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	b, err := s.impl.QueryFeatures(ctx, FeatureQuery{Window: secs(q.WindowSeconds), Src: src, Range: rangeFromPB(q.Range), Limit: int(q.Limit)})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return featuresToPB(b), nil
+}
+
+func (s *storeServer) QueryProtocols(ctx context.Context, q *pb.ProtocolQuery) (*pb.ProtocolDistribution, error) {
+	counts, err := s.impl.QueryProtocols(ctx, rangeFromPB(q.Range))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := &pb.ProtocolDistribution{}
+	for _, c := range counts {
+		out.Protocols = append(out.Protocols, &pb.ProtocolCount{Protocol: c.Protocol, Packets: c.Packets, Bytes: c.Bytes})
+	}
+	return out, nil
+}
+
+func (s *storeServer) QueryTopSources(ctx context.Context, q *pb.TopSourcesQuery) (*pb.TopSources, error) {
+	tops, err := s.impl.QueryTopSources(ctx, TopSourcesQuery{By: q.By, Range: rangeFromPB(q.Range), Limit: int(q.Limit)})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := &pb.TopSources{}
+	for _, t := range tops {
+		out.Sources = append(out.Sources, &pb.SourceTotal{SrcAddr: addrBytes(t.Src), Packets: t.Packets, Bytes: t.Bytes})
+	}
+	return out, nil
+}
+
+func (s *storeServer) QueryAlerts(ctx context.Context, q *pb.AlertQuery) (*pb.AlertPage, error) {
+	src, err := addrFromBytes(q.SrcAddr)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	page, err := s.impl.QueryAlerts(ctx, AlertQuery{Severity: Severity(q.Severity), Label: q.Label, Src: src, Range: rangeFromPB(q.Range), Limit: int(q.Limit), Cursor: q.Cursor})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return &pb.AlertPage{Alerts: alertsToPB(page.Alerts).Alerts, NextCursor: page.NextCursor}, nil
+}
+
+// logOutput is the plugin's real stderr, captured before go-plugin redirects
+// os.Stderr; the core reads JSON log lines from it.
+var logOutput io.Writer = os.Stderr
+
+var (
+	loggerOnce sync.Once
+	logger     *slog.Logger
+)
+
+// Logger returns the plugin's logger. Its lines reach the core's log,
+// prefixed with the plugin's name. Use it instead of printing to stderr.
+func Logger() *slog.Logger {
+	loggerOnce.Do(func() {
+		logger = slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{
+			Level: slog.LevelDebug,
+			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if len(groups) > 0 {
+					return a
+				}
+				switch a.Key {
+				case slog.TimeKey:
+					a.Key = "@timestamp"
+				case slog.LevelKey:
+					a.Key = "@level"
+					a.Value = slog.StringValue(levelName(a.Value.Any()))
+				case slog.MessageKey:
+					a.Key = "@message"
+				}
+				return a
+			},
+		}))
+	})
+	return logger
+}
+
+func levelName(v any) string {
+	l, _ := v.(slog.Level)
+	switch {
+	case l >= slog.LevelError:
+		return "error"
+	case l >= slog.LevelWarn:
+		return "warn"
+	case l >= slog.LevelInfo:
+		return "info"
+	}
+	return "debug"
+}
