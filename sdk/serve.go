@@ -110,13 +110,13 @@ func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	}
 	st := &serverState{impl: g.impl}
 	pb.RegisterPluginServiceServer(s, &pluginServer{st: st})
-	switch impl := g.impl.(type) {
-	case Capture:
-		pb.RegisterCaptureServiceServer(s, &captureServer{st: st, impl: impl})
-	case Detector:
-		pb.RegisterDetectorServiceServer(s, &detectorServer{impl: impl})
-	case Sink:
-		pb.RegisterSinkServiceServer(s, &sinkServer{impl: impl})
+	switch Kind(g.role) {
+	case KindCapture:
+		pb.RegisterCaptureServiceServer(s, &captureServer{st: st, impl: g.impl.(Capture)})
+	case KindDetector:
+		pb.RegisterDetectorServiceServer(s, &detectorServer{impl: g.impl.(Detector)})
+	case KindSink:
+		pb.RegisterSinkServiceServer(s, &sinkServer{impl: g.impl.(Sink)})
 	}
 	return nil
 }

@@ -55,14 +55,22 @@ import (
 	"github.com/netguardian/netguardian/sdk"
 )
 
-// Link types gopacket has no constant for.
+// LinkType is a pcap LINKTYPE_ value. gopacket's layers.LinkType is a
+// uint8 and cannot hold LINKTYPE_LINUX_SLL2 (276), hence this type.
+type LinkType uint32
+
+// The link types a Decoder handles.
 const (
-	LinkTypeLinuxSLL2 layers.LinkType = 276
-	LinkTypeIPv4      layers.LinkType = 228
-	LinkTypeIPv6      layers.LinkType = 229
-	linkTypeDLTRaw12  layers.LinkType = 12
-	linkTypeDLTRaw14  layers.LinkType = 14
-	linkTypeLoop      layers.LinkType = 108
+	LinkTypeNull      LinkType = 0   // BSD loopback, family in host byte order
+	LinkTypeEthernet  LinkType = 1   // Ethernet, 802.1Q/QinQ tags included
+	LinkTypeDLTRaw12  LinkType = 12  // raw IP (DLT_RAW on most systems)
+	LinkTypeDLTRaw14  LinkType = 14  // raw IP (DLT_RAW on OpenBSD)
+	LinkTypeRaw       LinkType = 101 // raw IPv4 or IPv6
+	LinkTypeLoop      LinkType = 108 // OpenBSD loopback, family in network byte order
+	LinkTypeLinuxSLL  LinkType = 113 // Linux cooked capture v1
+	LinkTypeIPv4      LinkType = 228 // raw IPv4
+	LinkTypeIPv6      LinkType = 229 // raw IPv6
+	LinkTypeLinuxSLL2 LinkType = 276 // Linux cooked capture v2
 )
 
 // Errors Decode returns. They are static values so that a flood of bad
@@ -78,11 +86,10 @@ var (
 )
 
 // Supported reports whether NewDecoder can decode frames of link type lt.
-func Supported(lt layers.LinkType) bool {
+func Supported(lt LinkType) bool {
 	switch lt {
-	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, LinkTypeLinuxSLL2,
-		layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14, LinkTypeIPv4, LinkTypeIPv6,
-		layers.LinkTypeNull, linkTypeLoop:
+	case LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeDLTRaw12,
+		LinkTypeDLTRaw14, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop:
 		return true
 	}
 	return false
@@ -91,7 +98,7 @@ func Supported(lt layers.LinkType) bool {
 // Decoder decodes frames of one link type. It is not safe for concurrent
 // use; use one per goroutine.
 type Decoder struct {
-	link layers.LinkType
+	link LinkType
 
 	eth   layers.Ethernet
 	dot1q layers.Dot1Q
@@ -99,10 +106,10 @@ type Decoder struct {
 	ip6   ipv6Layer
 	ext   ipv6Ext
 	frag  ipv6Frag
-	tcp   layers.TCP
-	udp   layers.UDP
-	icmp4 layers.ICMPv4
-	icmp6 layers.ICMPv6
+	tcp   tcpLayer
+	udp   udpLayer
+	icmp4 icmpLayer
+	icmp6 icmp6Layer
 
 	fromEth, fromIPv4, fromIPv6 *gopacket.DecodingLayerParser
 	decoded                     []gopacket.LayerType
@@ -110,7 +117,7 @@ type Decoder struct {
 
 // NewDecoder returns a decoder for frames of link type lt. Frames of an
 // unsupported link type decode to ErrUnsupportLink (see Supported).
-func NewDecoder(lt layers.LinkType) *Decoder {
+func NewDecoder(lt LinkType) *Decoder {
 	d := &Decoder{link: lt, decoded: make([]gopacket.LayerType, 0, 16)}
 	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 		p := gopacket.NewDecodingLayerParser(first)
@@ -131,7 +138,7 @@ func NewDecoder(lt layers.LinkType) *Decoder {
 }
 
 // LinkType returns the link type the decoder was made for.
-func (d *Decoder) LinkType() layers.LinkType { return d.link }
+func (d *Decoder) LinkType() LinkType { return d.link }
 
 // Decode fills p from one frame. See the package documentation for what is
 // an error. p.Frame is set to data (not copied).
@@ -164,18 +171,11 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, p *sdk.Packet) er
 				p.Flags |= sdk.PacketFragment
 			}
 		case layers.LayerTypeIPv6:
-			if d.ip6.Version != 6 {
-				p.Flags = sdk.PacketNonIP
-				return ErrBadIP
-			}
 			ip = true
-			copy(p.Src[:], d.ip6.SrcIP)
-			copy(p.Dst[:], d.ip6.DstIP)
+			copy(p.Src[:], d.ip6.src)
+			copy(p.Dst[:], d.ip6.dst)
 			p.Flags |= sdk.PacketIPv6
-			p.Protocol = uint8(d.ip6.NextHeader)
-			if d.ip6.HopByHop != nil {
-				p.Protocol = uint8(d.ip6.HopByHop.NextHeader)
-			}
+			p.Protocol = d.ip6.next
 		case layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination, layers.LayerTypeIPv6HopByHop:
 			p.Protocol = uint8(d.ext.NextHeader)
 		case layers.LayerTypeIPv6Fragment:
@@ -184,20 +184,19 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, p *sdk.Packet) er
 				p.Flags |= sdk.PacketFragment
 			}
 		case layers.LayerTypeTCP:
-			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-			p.TCPFlags = d.tcp.Contents[13]
+			p.SrcPort, p.DstPort, p.TCPFlags = d.tcp.sport, d.tcp.dport, d.tcp.flags
 			if p.SrcPort == 53 || p.DstPort == 53 {
-				p.Flags |= dnsTCP(d.tcp.Payload)
+				p.Flags |= dnsTCP(d.tcp.payload)
 			}
 		case layers.LayerTypeUDP:
-			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
+			p.SrcPort, p.DstPort = d.udp.sport, d.udp.dport
 			if p.SrcPort == 53 || p.DstPort == 53 {
-				p.Flags |= dnsUDP(d.udp.Payload)
+				p.Flags |= dnsUDP(d.udp.payload)
 			}
 		case layers.LayerTypeICMPv4:
-			p.SrcPort, p.DstPort = uint16(d.icmp4.TypeCode.Type()), uint16(d.icmp4.TypeCode.Code())
+			p.SrcPort, p.DstPort = uint16(d.icmp4.typ), uint16(d.icmp4.code)
 		case layers.LayerTypeICMPv6:
-			p.SrcPort, p.DstPort = uint16(d.icmp6.TypeCode.Type()), uint16(d.icmp6.TypeCode.Code())
+			p.SrcPort, p.DstPort = uint16(d.icmp6.typ), uint16(d.icmp6.code)
 		}
 	}
 	if ip {
@@ -234,7 +233,11 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, p *sdk.Packet) er
 // ipErr tells a truncated IP header from an inconsistent one. It only runs
 // for frames that already failed.
 func ipErr(b []byte) error {
-	if len(b) < 20 {
+	need := 20
+	if len(b) > 0 && b[0]>>4 == 6 {
+		need = 40
+	}
+	if len(b) < need {
 		return ErrShortIP
 	}
 	return ErrBadIP
@@ -247,12 +250,12 @@ var v4prefix = [12]byte{10: 0xff, 11: 0xff}
 // non-IP frame.
 func (d *Decoder) link2parser(b []byte) (*gopacket.DecodingLayerParser, []byte, error) {
 	switch d.link {
-	case layers.LinkTypeEthernet:
+	case LinkTypeEthernet:
 		if len(b) < 14 {
 			return nil, nil, ErrShortLink
 		}
 		return d.fromEth, b, nil
-	case layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
+	case LinkTypeRaw, LinkTypeDLTRaw12, LinkTypeDLTRaw14:
 		if len(b) == 0 {
 			return nil, nil, ErrShortIP
 		}
@@ -267,7 +270,7 @@ func (d *Decoder) link2parser(b []byte) (*gopacket.DecodingLayerParser, []byte, 
 		return d.fromIPv4, b, nil
 	case LinkTypeIPv6:
 		return d.fromIPv6, b, nil
-	case layers.LinkTypeLinuxSLL:
+	case LinkTypeLinuxSLL:
 		// packet type(2) ARPHRD(2) addr len(2) addr(8) protocol(2)
 		if len(b) < 16 {
 			return nil, nil, ErrShortLink
@@ -279,12 +282,12 @@ func (d *Decoder) link2parser(b []byte) (*gopacket.DecodingLayerParser, []byte, 
 			return nil, nil, ErrShortLink
 		}
 		return d.byEtherType(binary.BigEndian.Uint16(b[0:2]), b[20:])
-	case layers.LinkTypeNull, linkTypeLoop:
+	case LinkTypeNull, LinkTypeLoop:
 		if len(b) < 4 {
 			return nil, nil, ErrShortLink
 		}
 		var fam uint32
-		if d.link == linkTypeLoop {
+		if d.link == LinkTypeLoop {
 			fam = binary.BigEndian.Uint32(b)
 		} else {
 			// Host byte order of the capturing machine: the family is
@@ -389,20 +392,6 @@ func (i *ipv4Layer) NextLayerType() gopacket.LayerType {
 	return gopacket.LayerTypeZero
 }
 
-// ipv6Layer is gopacket's IPv6 without tunnels (IPv4/IPv6 in IPv6).
-type ipv6Layer struct{ layers.IPv6 }
-
-func (i *ipv6Layer) NextLayerType() gopacket.LayerType {
-	nh := i.NextHeader
-	if i.HopByHop != nil {
-		nh = i.HopByHop.NextHeader
-	}
-	if nh == layers.IPProtocolIPv6HopByHop { // only valid right after the fixed header
-		return gopacket.LayerTypeZero
-	}
-	return transportType(nh)
-}
-
 // ipv6Ext skips routing, destination options (and misplaced hop-by-hop)
 // extension headers.
 type ipv6Ext struct{ layers.IPv6ExtensionSkipper }
@@ -417,11 +406,11 @@ type ipv6Frag struct {
 	offset  uint16
 }
 
-func (f *ipv6Frag) CanDecode() gopacket.LayerClass  { return layers.LayerTypeIPv6Fragment }
-func (f *ipv6Frag) LayerPayload() []byte            { return f.payload }
-func (f *ipv6Frag) SetTruncated()                   {}
-func (f *ipv6Frag) LayerType() gopacket.LayerType   { return layers.LayerTypeIPv6Fragment }
-func (f *ipv6Frag) LayerContents() []byte           { return nil }
+func (f *ipv6Frag) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv6Fragment }
+func (f *ipv6Frag) LayerPayload() []byte           { return f.payload }
+func (f *ipv6Frag) SetTruncated()                  {}
+func (f *ipv6Frag) LayerType() gopacket.LayerType  { return layers.LayerTypeIPv6Fragment }
+func (f *ipv6Frag) LayerContents() []byte          { return nil }
 func (f *ipv6Frag) NextLayerType() gopacket.LayerType {
 	if f.offset != 0 {
 		return gopacket.LayerTypeZero
@@ -441,3 +430,118 @@ func (f *ipv6Frag) DecodeFromBytes(b []byte, df gopacket.DecodeFeedback) error {
 	f.payload = b[8:]
 	return nil
 }
+
+// The layers below are small DecodingLayers of our own: they read only the
+// fields a Packet needs, never allocate (their errors are static values),
+// and accept a header whose options are cut short by the snaplen, since
+// the fixed part carries everything we use.
+
+var (
+	errShortIPv6 = errors.New("IPv6 header truncated")
+	errIPv6Ver   = errors.New("IPv6 header with version other than 6")
+	errShortTCP  = errors.New("TCP header truncated")
+	errShortUDP  = errors.New("UDP header truncated")
+	errShortICMP = errors.New("ICMP header truncated")
+)
+
+// ipv6Layer decodes the fixed IPv6 header; extension headers (hop-by-hop
+// included) are separate layers, and tunnels are not entered.
+type ipv6Layer struct {
+	src, dst []byte
+	payload  []byte
+	next     uint8
+}
+
+func (i *ipv6Layer) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv6 }
+func (i *ipv6Layer) LayerPayload() []byte           { return i.payload }
+func (i *ipv6Layer) NextLayerType() gopacket.LayerType {
+	return transportType(layers.IPProtocol(i.next))
+}
+
+func (i *ipv6Layer) DecodeFromBytes(b []byte, df gopacket.DecodeFeedback) error {
+	if len(b) < 40 {
+		df.SetTruncated()
+		return errShortIPv6
+	}
+	if b[0]>>4 != 6 {
+		return errIPv6Ver
+	}
+	i.next = b[6]
+	i.src, i.dst = b[8:24], b[24:40]
+	i.payload = b[40:]
+	// Trim link-layer padding; a zero length is a jumbogram (RFC 2675,
+	// hop-by-hop option) or junk: take what is there.
+	if n := int(binary.BigEndian.Uint16(b[4:6])); n != 0 && n < len(i.payload) {
+		i.payload = i.payload[:n]
+	}
+	return nil
+}
+
+type tcpLayer struct {
+	sport, dport uint16
+	flags        uint8
+	payload      []byte
+}
+
+func (t *tcpLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeTCP }
+func (t *tcpLayer) LayerPayload() []byte              { return t.payload }
+func (t *tcpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
+func (t *tcpLayer) DecodeFromBytes(b []byte, df gopacket.DecodeFeedback) error {
+	if len(b) < 20 {
+		df.SetTruncated()
+		return errShortTCP
+	}
+	t.sport = binary.BigEndian.Uint16(b[0:2])
+	t.dport = binary.BigEndian.Uint16(b[2:4])
+	t.flags = b[13]
+	t.payload = nil
+	if off := int(b[12]>>4) * 4; off >= 20 && off <= len(b) {
+		t.payload = b[off:]
+	}
+	return nil
+}
+
+type udpLayer struct {
+	sport, dport uint16
+	payload      []byte
+}
+
+func (u *udpLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeUDP }
+func (u *udpLayer) LayerPayload() []byte              { return u.payload }
+func (u *udpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
+func (u *udpLayer) DecodeFromBytes(b []byte, df gopacket.DecodeFeedback) error {
+	if len(b) < 8 {
+		df.SetTruncated()
+		return errShortUDP
+	}
+	u.sport = binary.BigEndian.Uint16(b[0:2])
+	u.dport = binary.BigEndian.Uint16(b[2:4])
+	u.payload = b[8:]
+	if n := int(binary.BigEndian.Uint16(b[4:6])); n >= 8 && n-8 < len(u.payload) {
+		u.payload = u.payload[:n-8]
+	}
+	return nil
+}
+
+// icmpLayer reads type and code (the first two bytes; the checksum and the
+// rest are not needed).
+type icmpLayer struct{ typ, code uint8 }
+
+func (i *icmpLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeICMPv4 }
+func (i *icmpLayer) LayerPayload() []byte              { return nil }
+func (i *icmpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
+func (i *icmpLayer) DecodeFromBytes(b []byte, df gopacket.DecodeFeedback) error {
+	if len(b) < 2 {
+		df.SetTruncated()
+		return errShortICMP
+	}
+	i.typ, i.code = b[0], b[1]
+	return nil
+}
+
+type icmp6Layer struct{ icmpLayer }
+
+func (i *icmp6Layer) CanDecode() gopacket.LayerClass { return layers.LayerTypeICMPv6 }

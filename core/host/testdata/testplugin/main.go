@@ -1,0 +1,123 @@
+// Command testplugin is a plugin that misbehaves on request, for the host's
+// tests. Its kind comes from NG_TEST_KIND (detector or sink); its behaviour
+// from its config block.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/netguardian/netguardian/sdk"
+)
+
+type config struct {
+	// Mode: ok, panic, hang, too_many, bad_label, bad_row, error.
+	Mode string `ng:"mode"`
+	// CrashOnCall makes the process exit on that call number (1-based), once:
+	// the marker file records that it already crashed.
+	CrashOnCall int    `ng:"crash_on_call"`
+	Marker      string `ng:"marker"`
+	// Out is where a sink appends one JSON line per stored batch.
+	Out string `ng:"out"`
+	// FailFirst makes a sink reject its first N batches (a database that is down).
+	FailFirst int `ng:"fail_first"`
+}
+
+type testPlugin struct {
+	kind  sdk.Kind
+	mu    sync.Mutex
+	cfg   config
+	calls int
+}
+
+func (p *testPlugin) Describe() sdk.Info {
+	return sdk.Info{Name: "testplugin", Version: "1.0.0", Kind: p.kind, Config: sdk.SchemaOf(config{Mode: "ok"}),
+		Features: []string{sdk.FeaturePackets, sdk.FeatureBytes}, Windows: []time.Duration{5 * time.Second},
+		Labels: []string{"suspicious"}, Records: []sdk.RecordKind{sdk.RecordFeatures, sdk.RecordAlerts}}
+}
+
+func (p *testPlugin) Configure(_ context.Context, c sdk.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg = config{Mode: "ok"}
+	return c.Decode(&p.cfg)
+}
+
+// call counts calls and crashes the process when asked to.
+func (p *testPlugin) call() config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.cfg.CrashOnCall > 0 && p.calls == p.cfg.CrashOnCall {
+		if _, err := os.Stat(p.cfg.Marker); os.IsNotExist(err) {
+			_ = os.WriteFile(p.cfg.Marker, []byte("crashed"), 0o644)
+			os.Exit(3)
+		}
+	}
+	return p.cfg
+}
+
+func (p *testPlugin) Detect(ctx context.Context, b *sdk.FeatureBatch) ([]sdk.Alert, error) {
+	cfg := p.call()
+	switch cfg.Mode {
+	case "panic":
+		panic("detector bug")
+	case "hang":
+		<-ctx.Done()
+		time.Sleep(time.Hour)
+	case "error":
+		return nil, fmt.Errorf("model not loaded")
+	case "too_many":
+		out := make([]sdk.Alert, len(b.Rows)+1)
+		for i := range out {
+			out[i] = sdk.NewAlert(0, "suspicious", 1)
+		}
+		return out, nil
+	case "bad_label":
+		return []sdk.Alert{sdk.NewAlert(0, "made_up", 1)}, nil
+	case "bad_row":
+		return []sdk.Alert{sdk.NewAlert(len(b.Rows), "suspicious", 1)}, nil
+	}
+	var out []sdk.Alert
+	for i := range b.Rows {
+		if v, _ := b.Value(i, sdk.FeaturePackets); v >= 100 {
+			out = append(out, sdk.NewAlert(i, "suspicious", v/1000).WithFeatures(b, sdk.FeaturePackets))
+		}
+	}
+	return out, nil
+}
+
+func (p *testPlugin) Write(_ context.Context, rec sdk.Records) error {
+	cfg := p.call()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.calls <= cfg.FailFirst {
+		return fmt.Errorf("database unavailable")
+	}
+	line := map[string]any{"seq": rec.Seq}
+	switch {
+	case rec.Features != nil:
+		line["features"] = len(rec.Features.Rows)
+	case rec.Packets != nil:
+		line["packets"] = rec.Packets.Len()
+	default:
+		line["alerts"] = len(rec.Alerts)
+	}
+	f, err := os.OpenFile(cfg.Out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return json.NewEncoder(f).Encode(line)
+}
+
+
+func main() {
+	p := &testPlugin{kind: sdk.Kind(os.Getenv("NG_TEST_KIND"))}
+	sdk.Logger().Info("testplugin starting", "kind", p.kind)
+	sdk.Serve(p)
+}
