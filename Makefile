@@ -1,8 +1,8 @@
 # NetGuardian build. `make run` builds and starts the sensor; `make test` runs the suite.
 GO        ?= go
 BIN       := bin
-PLUGINS   := $(notdir $(wildcard plugins/*))
-EXAMPLES  := detector-portscan
+# Every folder of plugins/ with a main package is a plugin binary.
+PLUGINS   := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
 GOFLAGS_BUILD ?= -trimpath
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2

@@ -65,7 +65,9 @@ type Runtime struct {
 // Plugin is what every plugin implements.
 type Plugin interface {
 	// Describe reports the plugin's name, kind, config schema and needs. It
-	// is called before Configure and must not depend on configuration.
+	// is called before Configure, and again after it: the kind and schema
+	// must not depend on configuration, but a detector's features, windows
+	// and labels may (they are read from the second answer).
 	Describe() Info
 	// Configure receives the decoded config block. An error here stops the
 	// sensor at start with the plugin's message.

@@ -145,8 +145,14 @@ func (p *Plugin) Configure(ctx context.Context, cfg sdk.Config) error {
 	if err := conn.Configure(ctx, cfg); err != nil {
 		return fmt.Errorf("%s %q: configure: %w", p.spec.Kind, p.spec.Name, err)
 	}
+	// What a plugin declares (a detector's labels, say) may depend on its
+	// config, so ask again now that it is configured.
+	info, err := conn.Describe(ctx)
+	if err != nil {
+		return fmt.Errorf("%s %q: describe after configure: %w", p.spec.Kind, p.spec.Name, err)
+	}
 	p.mu.Lock()
-	p.cfg = &cfg
+	p.cfg, p.info = &cfg, info
 	p.mu.Unlock()
 	return nil
 }

@@ -40,9 +40,11 @@
 // inconsistent (wrong version, bad header length). Such a packet is still
 // filled in (timestamp, length, PacketNonIP, zero addresses) so callers may
 // count it and pass it on; callers count these as decode errors. A frame
-// whose transport header is cut short (a small snaplen, a malformed TCP
-// header) is NOT an error: it gets its IP-level summary (addresses,
-// protocol) with zero ports and flags.
+// whose transport header is cut short (a small snaplen) is NOT an error: it
+// gets its IP-level summary (addresses, protocol) with zero ports and TCP
+// flags. "Cut short" means the fixed part is missing (TCP 20 bytes, UDP 8,
+// ICMP 2): TCP options cut by the snaplen still give ports and flags.
+// Errors are static values (no allocation); the caller adds the position.
 package decode
 
 import (

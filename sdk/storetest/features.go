@@ -117,6 +117,9 @@ func diffRow(b *sdk.FeatureBatch, i int, w fxRow) string {
 			d = append(d, fmt.Sprintf("%s = %v, want %v", name, v, w.Values[j]))
 		}
 	}
+	if len(d) > 6 {
+		d = append(d[:6], fmt.Sprintf("and %d more", len(d)-6))
+	}
 	return strings.Join(d, "; ")
 }
 
