@@ -79,8 +79,22 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 	if len(shown) > maxPrinted {
 		shown = shown[:maxPrinted]
 	}
-	if err := hcl.NewDiagnosticTextWriter(w, files, 0, color).WriteDiagnostics(shown); err != nil {
-		return fmt.Errorf("write diagnostics: %w", err)
+	tw := hcl.NewDiagnosticTextWriter(w, files, 0, color)
+	for _, d := range shown {
+		// A compiler-style first line (file:line:col) that editors and grep
+		// understand, then HCL's explanation with the source snippet.
+		if d.Subject != nil {
+			sev := "error"
+			if d.Severity == hcl.DiagWarning {
+				sev = "warning"
+			}
+			if _, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary); err != nil {
+				return fmt.Errorf("write diagnostics: %w", err)
+			}
+		}
+		if err := tw.WriteDiagnostic(d); err != nil {
+			return fmt.Errorf("write diagnostics: %w", err)
+		}
 	}
 	if more := len(diags) - len(shown); more > 0 {
 		if _, err := fmt.Fprintf(w, "... and %d more diagnostics, not shown; fix the ones above first.\n", more); err != nil {

@@ -47,6 +47,12 @@ func startTest(t *testing.T, kind sdk.Kind, cfg map[string]any) *Plugin {
 	}
 	p.backoff.Min = 10 * time.Millisecond
 	t.Cleanup(p.Stop)
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	if cfg["mode"] == nil {
+		cfg["mode"] = "ok"
+	}
 	js, _ := json.Marshal(cfg)
 	if err := p.Configure(ctx, sdk.Config{JSON: js}); err != nil {
 		t.Fatal(err)

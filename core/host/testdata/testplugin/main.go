@@ -15,8 +15,9 @@ import (
 )
 
 type config struct {
-	// Mode: ok, panic, hang, too_many, bad_label, bad_row, error.
-	Mode string `ng:"mode"`
+	// Mode: ok, panic, hang, too_many, bad_label, bad_row, error. Required,
+	// so tests of "missing required attribute" have one to leave out.
+	Mode string `ng:"mode,required"`
 	// CrashOnCall makes the process exit on that call number (1-based), once:
 	// the marker file records that it already crashed.
 	CrashOnCall int    `ng:"crash_on_call"`
@@ -35,7 +36,7 @@ type testPlugin struct {
 }
 
 func (p *testPlugin) Describe() sdk.Info {
-	return sdk.Info{Name: "testplugin", Version: "1.0.0", Kind: p.kind, Config: sdk.SchemaOf(config{Mode: "ok"}),
+	return sdk.Info{Name: "testplugin", Version: "1.0.0", Kind: p.kind, Config: sdk.SchemaOf(config{}),
 		Features: []string{sdk.FeaturePackets, sdk.FeatureBytes}, Windows: []time.Duration{5 * time.Second},
 		Labels: []string{"suspicious"}, Records: []sdk.RecordKind{sdk.RecordFeatures, sdk.RecordAlerts}}
 }
@@ -117,7 +118,11 @@ func (p *testPlugin) Write(_ context.Context, rec sdk.Records) error {
 
 
 func main() {
-	p := &testPlugin{kind: sdk.Kind(os.Getenv("NG_TEST_KIND"))}
+	kind := sdk.Kind(os.Getenv("NG_TEST_KIND"))
+	if kind == "" {
+		kind = sdk.KindDetector
+	}
+	p := &testPlugin{kind: kind}
 	sdk.Logger().Info("testplugin starting", "kind", p.kind)
 	sdk.Serve(p)
 }
