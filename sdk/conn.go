@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/netguardian/netguardian/sdk/proto/netguardian/v1"
@@ -94,7 +96,8 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Conn, error) {
 		SyncStderr: &logForwarder{log: fwd.log},
 		SyncStdout: &logForwarder{log: fwd.log},
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes))},
+			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+			experimental.WithBufferPool(bufferPool)},
 	})
 	rpc, err := client.Client()
 	if err != nil {
@@ -114,11 +117,23 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Conn, error) {
 	}, nil
 }
 
+// pluginVersionRE finds the version a plugin offered in go-plugin's
+// "incompatible API version with plugin. Plugin version: 2, ..." error.
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
 func explainStartError(err error) error {
 	msg := err.Error()
+	lower := strings.ToLower(msg) // go-plugin changed the case of its messages between releases
 	switch {
-	case strings.Contains(msg, "Incompatible API version"):
-		return fmt.Errorf("unsupported plugin protocol version: this core speaks version %d (%s)", ProtocolVersion, msg)
+	case strings.Contains(lower, "incompatible core api version"):
+		return fmt.Errorf("the plugin was built with an incompatible go-plugin release; rebuild it against the current sdk: %w", err)
+	case strings.Contains(lower, "incompatible api version"):
+		theirs := "an unknown version"
+		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
+			theirs = "version " + m[1]
+		}
+		return fmt.Errorf("unsupported plugin protocol: the plugin speaks protocol %s, this core supports %d; rebuild the plugin against an sdk that speaks protocol %d (%s)",
+			theirs, ProtocolVersion, ProtocolVersion, msg)
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		return fmt.Errorf("not a NetGuardian plugin (it did not answer the plugin handshake): %w", err)
 	}
