@@ -202,7 +202,9 @@ func (c *Conn) Stats(ctx context.Context) (Stats, error) {
 }
 
 // PacketStream receives a capture plugin's batches.
-type PacketStream struct{ s pb.CaptureService_CaptureClient }
+type PacketStream struct {
+	s pb.CaptureService_CaptureClient
+}
 
 // Capture starts the plugin's capture from input index from.
 func (c *Conn) Capture(ctx context.Context, from uint64) (*PacketStream, error) {
@@ -410,4 +412,3 @@ func parseLevel(s string) slog.Level {
 	}
 	return slog.LevelInfo
 }
-

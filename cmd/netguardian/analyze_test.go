@@ -250,4 +250,3 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 	b.ReportMetric(float64(packets)/time.Since(start).Seconds(), "packets/s")
 }
-

@@ -195,4 +195,3 @@ capture "replay" {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
-

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // samplePackets is what `capinfos -c examples/pcaps/sample.pcap` reports.
@@ -103,4 +102,3 @@ capture "replay" {
 		t.Fatalf("window records differ between speed 1.0 and as fast as possible:\n--- real time\n%s\n--- fast\n%s", realTime, fast)
 	}
 }
-

@@ -50,8 +50,8 @@ var errHandler = errors.New("handler")
 
 type handlerError struct{ err error }
 
-func (e handlerError) Error() string { return e.err.Error() }
-func (e handlerError) Unwrap() error { return e.err }
+func (e handlerError) Error() string   { return e.err.Error() }
+func (e handlerError) Unwrap() error   { return e.err }
 func (e handlerError) Is(t error) bool { return t == errHandler }
 
 func (p *Plugin) drain(stream *sdk.PacketStream, next *uint64, handle func(*sdk.PacketBatch) error, onLoss func(CaptureLoss)) error {

@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})) }
+func quietLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
 
 func startTest(t *testing.T, kind sdk.Kind, cfg map[string]any) *Plugin {
 	t.Helper()

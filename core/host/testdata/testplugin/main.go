@@ -116,7 +116,6 @@ func (p *testPlugin) Write(_ context.Context, rec sdk.Records) error {
 	return json.NewEncoder(f).Encode(line)
 }
 
-
 func main() {
 	kind := sdk.Kind(os.Getenv("NG_TEST_KIND"))
 	if kind == "" {
