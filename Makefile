@@ -3,11 +3,13 @@ GO        ?= go
 BIN       := bin
 # Every folder of plugins/ with a main package is a plugin binary.
 PLUGINS   := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
+# Third-party style example plugins, built only against sdk/.
+EXAMPLE_PLUGINS := $(patsubst examples/%/main.go,%,$(wildcard examples/detector-*/main.go))
 GOFLAGS_BUILD ?= -trimpath
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-.PHONY: all build run test bench proto deps clean fmt vet
+.PHONY: all build run test bench fuzz proto deps clean fmt vet
 
 all: build
 
@@ -17,6 +19,10 @@ build:
 	@for p in $(PLUGINS); do \
 		echo "$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p"; \
 		$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
+	done
+	@for p in $(EXAMPLE_PLUGINS); do \
+		echo "$(GO) build -o $(BIN)/plugins/$$p ./examples/$$p"; \
+		$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/plugins/$$p ./examples/$$p || exit 1; \
 	done
 
 run: build
@@ -30,8 +36,19 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
+# Benchmarks: figures are recorded in docs/benchmarks.md. BENCHTIME=5x for steadier numbers.
+BENCHTIME ?= 1x
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./... | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./... | tee bench.out
+
+# Fuzzing: each target for FUZZTIME (not part of make test).
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | cut -c6-); do \
+			echo "== $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$t; \
+		done; \
+	done
 
 proto:
 	@mkdir -p $(BIN)/tools

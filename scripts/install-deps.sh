@@ -9,7 +9,7 @@ needs=(
   "capinfos:tshark"
   "tcpdump:tcpdump"                     # compiles BPF filter expressions for live capture
   "ip:iproute2"                         # network namespaces and veth pairs for live capture tests
-  "/usr/lib/postgresql/15/bin/initdb:postgresql"  # throwaway clusters for sink-postgres tests
+  "pg_initdb:postgresql"                # throwaway clusters for sink-postgres tests (any version)
   "chromium:chromium"                   # dashboard tests in headless Chromium
   "protoc:protobuf-compiler"            # make proto
   "editcap:tshark"
@@ -18,7 +18,11 @@ needs=(
 missing=()
 for n in "${needs[@]}"; do
   cmd=${n%%:*} pkg=${n##*:}
-  if [[ $cmd == /* ]]; then [[ -x $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+  if [[ $cmd == pg_initdb ]]; then
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && continue
+  elif command -v "$cmd" >/dev/null 2>&1; then
+    continue
+  fi
   [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
 done
 # The training golden data is committed; python3-xgboost is only needed by `make model`.
