@@ -128,11 +128,11 @@ func explainStartError(err error) error {
 	case strings.Contains(lower, "incompatible core api version"):
 		return fmt.Errorf("the plugin was built with an incompatible go-plugin release; rebuild it against the current sdk: %w", err)
 	case strings.Contains(lower, "incompatible api version"):
-		theirs := "an unknown version"
+		theirs := "an unknown protocol version"
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
-			theirs = "version " + m[1]
+			theirs = "protocol version " + m[1]
 		}
-		return fmt.Errorf("unsupported plugin protocol: the plugin speaks protocol %s, this core supports %d; rebuild the plugin against an sdk that speaks protocol %d (%s)",
+		return fmt.Errorf("unsupported plugin protocol: the plugin speaks %s, this core supports %d; rebuild the plugin against an sdk that speaks protocol %d (%s)",
 			theirs, ProtocolVersion, ProtocolVersion, msg)
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		return fmt.Errorf("not a NetGuardian plugin (it did not answer the plugin handshake): %w", err)
