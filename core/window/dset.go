@@ -89,11 +89,15 @@ func (p *setPool) reset(s *dset) {
 	*s = dset{}
 }
 
+// slotStart returns where the probe for k in t starts.
+func slotStart(t []uint64, k uint64) int {
+	return int((k * 0x9e3779b97f4a7c15) >> (64 - bits.TrailingZeros(uint(len(t)))))
+}
+
 // slot returns the index of k in t, or of the empty slot where k belongs.
 func slot(t []uint64, k uint64) int {
-	shift := 64 - bits.TrailingZeros(uint(len(t)))
 	mask := len(t) - 1
-	i := int((k * 0x9e3779b97f4a7c15) >> shift)
+	i := slotStart(t, k)
 	for t[i] != 0 && t[i] != k {
 		i = (i + 1) & mask
 	}

@@ -18,25 +18,28 @@ func (r *rec) before(o *rec) bool {
 }
 
 // reorder releases packets in (timestamp, arrival) order. Packets that
-// arrive in order go to a FIFO (O(1)); the few that arrive out of order go
-// to a binary min-heap (O(log n)). Both keep their storage.
+// arrive in order go to a FIFO (a ring, O(1), nothing moves); the few that
+// arrive out of order go to a binary min-heap (O(log n)). Both keep their
+// storage.
 type reorder struct {
-	q    []rec
-	qh   int // head of q
+	q    []rec // ring; len is 0 or a power of two
+	qh   int   // head of the ring (index of the oldest entry)
+	qn   int   // entries in the ring
 	heap []rec
 }
 
-func (o *reorder) len() int { return len(o.q) - o.qh + len(o.heap) }
+func (o *reorder) len() int { return o.qn + len(o.heap) }
+
+// at returns the FIFO's i-th oldest entry (i < qn).
+func (o *reorder) at(i int) *rec { return &o.q[(o.qh+i)&(len(o.q)-1)] }
 
 func (o *reorder) push(r *rec) {
-	if n := len(o.q); n == o.qh || r.ts >= o.q[n-1].ts {
-		if o.qh > 0 && o.qh == n {
-			o.q, o.qh = o.q[:0], 0
-		} else if o.qh >= 4096 && o.qh*2 >= n {
-			k := copy(o.q, o.q[o.qh:])
-			o.q, o.qh = o.q[:k], 0
+	if o.qn == 0 || r.ts >= o.at(o.qn-1).ts {
+		if o.qn == len(o.q) {
+			o.growRing()
 		}
-		o.q = append(o.q, *r)
+		*o.at(o.qn) = *r
+		o.qn++
 		return
 	}
 	o.heap = append(o.heap, *r)
@@ -51,10 +54,20 @@ func (o *reorder) push(r *rec) {
 	}
 }
 
+// growRing doubles the ring, moving its entries to the front.
+func (o *reorder) growRing() {
+	q := make([]rec, max(1024, 2*len(o.q)))
+	if o.qn > 0 {
+		k := copy(q, o.q[o.qh:])
+		copy(q[k:], o.q[:o.qh])
+	}
+	o.q, o.qh = q, 0
+}
+
 // peek returns the next packet in order, or nil.
 func (o *reorder) peek() *rec {
 	var q, h *rec
-	if o.qh < len(o.q) {
+	if o.qn > 0 {
 		q = &o.q[o.qh]
 	}
 	if len(o.heap) > 0 {
@@ -69,8 +82,9 @@ func (o *reorder) peek() *rec {
 // pop removes the packet peek returned (r) and copies it to dst.
 func (o *reorder) pop(r *rec, dst *rec) {
 	*dst = *r
-	if o.qh < len(o.q) && r == &o.q[o.qh] {
-		o.qh++
+	if o.qn > 0 && r == &o.q[o.qh] {
+		o.qh = (o.qh + 1) & (len(o.q) - 1)
+		o.qn--
 		return
 	}
 	h := o.heap

@@ -137,6 +137,7 @@ type Aggregator struct {
 	seq     uint64
 	buf     reorder
 	cur     rec // packet being processed
+	ev      events
 
 	// idle-timeout anchor
 	anchorSet  bool
@@ -147,12 +148,13 @@ type Aggregator struct {
 	open  []bool
 	start []int64
 
-	// sources: address → index into addrs and the slab of records
-	// (len(sizes) records per source, in chunks so they never move)
-	index  map[[16]byte]int32
+	// sources: address → index into addrs and the slabs of records (one
+	// slab per level, so the base level's records, the only ones touched
+	// per packet, are contiguous; in chunks so they never move)
+	index  addrIndex
 	recent [2]recent
 	addrs  [][16]byte
-	slab   [][]acc
+	slab   [][][]acc // [level][chunk][source & chunk mask]
 	dirty  [][]int32 // per level: sources with a non-empty record
 
 	pool    setPool
@@ -200,11 +202,12 @@ func New(opts Options, emit func(*sdk.FeatureBatch) error) (*Aggregator, error) 
 		maxSrc:   cmp0(opts.MaxSources, DefaultMaxSources),
 		open:     make([]bool, len(sizes)),
 		start:    make([]int64, len(sizes)),
-		index:    make(map[[16]byte]int32),
+		slab:     make([][][]acc, len(sizes)),
 		dirty:    make([][]int32, len(sizes)),
 		wm:       math.MinInt64,
 		recent:   [2]recent{{idx: -1}, {idx: -1}},
 		hs:       newHSTable(cmp0(opts.MaxPendingHandshakes, DefaultMaxPendingHandshakes)),
+		ev:       events{max: maxEvents},
 	}
 	a.pool.limit = uint32(min(cmp0(opts.DistinctExactLimit, DefaultDistinctExactLimit), math.MaxUint32-1))
 	for _, s := range sizes {
@@ -401,9 +404,10 @@ func (a *Aggregator) lookup(addr *[16]byte) int32 {
 		a.recent[0], a.recent[1] = a.recent[1], a.recent[0]
 		return a.recent[0].idx
 	}
-	i, ok := a.index[*addr]
-	if !ok {
-		i = a.register(addr)
+	h := addrHash(addr)
+	i, _ := a.index.find(addr, h, a.addrs)
+	if i < 0 {
+		i = a.register(addr, h)
 	}
 	if i >= 0 {
 		a.recent[1] = a.recent[0]
@@ -418,7 +422,7 @@ type recent struct {
 }
 
 // register adds addr as a new source, or returns -1 when refused.
-func (a *Aggregator) register(addr *[16]byte) int32 {
+func (a *Aggregator) register(addr *[16]byte, h uint64) int32 {
 	if len(a.addrs) >= a.maxSrc {
 		if a.refused == nil {
 			a.refused = make([]uint64, sketchWords)
@@ -428,10 +432,12 @@ func (a *Aggregator) register(addr *[16]byte) int32 {
 	}
 	i := int32(len(a.addrs))
 	a.addrs = append(a.addrs, *addr)
-	if int(i)>>chunkBits == len(a.slab) {
-		a.slab = append(a.slab, make([]acc, len(a.sizes)<<chunkBits))
+	if int(i)>>chunkBits == len(a.slab[0]) {
+		for l := range a.slab {
+			a.slab[l] = append(a.slab[l], make([]acc, 1<<chunkBits))
+		}
 	}
-	a.index[*addr] = i
+	a.index.insert(addr, h, i, a.addrs)
 	return i
 }
 
@@ -440,7 +446,7 @@ const chunkBits = 8
 
 // rec returns source i's record of level l.
 func (a *Aggregator) rec(i int32, l int) *acc {
-	return &a.slab[i>>chunkBits][int(i&(1<<chunkBits-1))*len(a.sizes)+l]
+	return &a.slab[l][i>>chunkBits][i&(1<<chunkBits-1)]
 }
 
 // enter opens the periods containing ts, closing those that end before.
@@ -473,7 +479,11 @@ func (a *Aggregator) closeBefore(t int64) {
 	}
 }
 
-// process adds one packet (in time order) to the open base windows.
+// process adds one packet (in time order) to the open base windows. What
+// depends on the order of packets across addresses (registering addresses
+// against MaxSources, handshake matching) is done now; the updates of the
+// source's and destination's records are queued as events and applied in
+// bulk (see events.go).
 func (a *Aggregator) process(r *rec) {
 	a.enter(r.ts)
 	if a.err != nil {
@@ -483,63 +493,20 @@ func (a *Aggregator) process(r *rec) {
 	frag := sdk.PacketFlags(r.flags)&sdk.PacketFragment != 0
 	tcp := r.proto == sdk.ProtoTCP && !frag
 	if si := a.lookup(&r.src); si >= 0 {
-		s := a.rec(si, 0)
-		if !s.used {
-			s.used = true
-			a.dirty[0] = append(a.dirty[0], si)
-		}
-		s.out(r.ts, r.length)
-		switch r.proto {
-		case sdk.ProtoTCP:
-			s.c[cTCP]++
-			s.c[cTCPBytes] += uint64(r.length)
-		case sdk.ProtoUDP:
-			s.c[cUDP]++
-			s.c[cUDPBytes] += uint64(r.length)
-		case sdk.ProtoICMP, sdk.ProtoICMPv6:
-			s.c[cICMP]++
-			s.c[cICMPBytes] += uint64(r.length)
-		}
-		if tcp {
-			f := r.tcpFlags
-			if f&sdk.TCPSyn != 0 {
-				if f&sdk.TCPAck != 0 {
-					s.c[cSYNACK]++
-				} else {
-					s.c[cSYN]++
-				}
-			}
-			s.c[cFIN] += uint64(f & sdk.TCPFin)
-			s.c[cRST] += uint64(f&sdk.TCPRst) >> 2
-			s.c[cPSH] += uint64(f&sdk.TCPPsh) >> 3
-			s.c[cACK] += uint64(f&sdk.TCPAck) >> 4
-		}
-		if sdk.PacketFlags(r.flags)&sdk.PacketDNSQuery != 0 {
-			s.c[cDNS]++
-		}
-		a.pool.add(&s.dstIPs, ipKey(&r.dst), true)
-		if !frag && (r.proto == sdk.ProtoTCP || r.proto == sdk.ProtoUDP) {
-			a.pool.add(&s.dstPorts, portKey(r.dport), false)
-			a.pool.add(&s.srcPorts, portKey(r.sport), false)
-		}
+		a.ev.out(si, r)
 	} else {
 		a.stats.PacketsDropped++
 	}
 	di := a.lookup(&r.dst)
 	if di >= 0 {
-		d := a.rec(di, 0)
-		if !d.used {
-			d.used = true
-			a.dirty[0] = append(a.dirty[0], di)
-		}
-		d.c[cInPackets]++
-		d.c[cInBytes] += uint64(r.length)
+		var k uint8
 		if tcp && r.tcpFlags&sdk.TCPRst != 0 {
-			d.c[cInRST]++
+			k |= evInRST
 		}
 		if !frag && ((r.proto == sdk.ProtoICMP && r.sport == 3) || (r.proto == sdk.ProtoICMPv6 && r.sport == 1)) {
-			d.c[cInUnreach]++
+			k |= evInUnreach
 		}
+		a.ev.in(di, r.length, k)
 	} else {
 		a.stats.InboundDropped++
 	}
@@ -552,12 +519,13 @@ func (a *Aggregator) process(r *rec) {
 			if lat, ok := a.hs.synack(&k, r.ts); ok {
 				a.stats.Handshakes++
 				if di >= 0 {
-					d := a.rec(di, 0)
-					d.c[cHandshakes]++
-					d.hsSum.addU64(uint64(lat))
+					a.ev.handshake(di, lat)
 				}
 			}
 		}
+	}
+	if a.ev.full() {
+		a.flush()
 	}
 }
 
@@ -565,6 +533,7 @@ func (a *Aggregator) process(r *rec) {
 // frees every source once the longest window has closed.
 func (a *Aggregator) closeLevel(l int, partial bool) {
 	n := len(a.sizes)
+	a.flush() // no record is read before its pending events are applied
 	start, size := a.start[l], a.sizes[l]
 	a.open[l] = false
 	list := a.dirty[l]
@@ -614,7 +583,7 @@ func (a *Aggregator) closeLevel(l int, partial bool) {
 	}
 	if l == n-1 {
 		// The longest window closed: no record is open any more.
-		clear(a.index)
+		a.index.reset()
 		a.addrs = a.addrs[:0]
 		a.recent = [2]recent{{idx: -1}, {idx: -1}}
 	}
