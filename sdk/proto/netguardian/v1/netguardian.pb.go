@@ -532,19 +532,22 @@ func (x *CaptureRequest) GetResumeFrom() uint64 {
 
 // PacketBatch is columnar: column i of every repeated field describes packet
 // first_index+i. Addresses are 16 bytes each (IPv4 as ::ffff:a.b.c.d).
+//
+// Numeric columns are fixed-width: they encode and decode without varint
+// work, which matters at millions of packets per second.
 type PacketBatch struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	FirstIndex  uint64                 `protobuf:"varint,1,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"`
-	TimestampNs []int64                `protobuf:"varint,2,rep,packed,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	TimestampNs []int64                `protobuf:"fixed64,2,rep,packed,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
 	SrcAddrs    []byte                 `protobuf:"bytes,3,opt,name=src_addrs,json=srcAddrs,proto3" json:"src_addrs,omitempty"`
 	DstAddrs    []byte                 `protobuf:"bytes,4,opt,name=dst_addrs,json=dstAddrs,proto3" json:"dst_addrs,omitempty"`
 	// TCP/UDP ports; for ICMP and ICMPv6, src_port is the type and dst_port the code.
-	SrcPorts []uint32 `protobuf:"varint,5,rep,packed,name=src_ports,json=srcPorts,proto3" json:"src_ports,omitempty"`
-	DstPorts []uint32 `protobuf:"varint,6,rep,packed,name=dst_ports,json=dstPorts,proto3" json:"dst_ports,omitempty"`
+	SrcPorts []uint32 `protobuf:"fixed32,5,rep,packed,name=src_ports,json=srcPorts,proto3" json:"src_ports,omitempty"`
+	DstPorts []uint32 `protobuf:"fixed32,6,rep,packed,name=dst_ports,json=dstPorts,proto3" json:"dst_ports,omitempty"`
 	// IP protocol number per packet (0 when the frame was not IP).
 	Protocols []byte `protobuf:"bytes,7,opt,name=protocols,proto3" json:"protocols,omitempty"`
 	// Length on the wire.
-	Lengths  []uint32 `protobuf:"varint,8,rep,packed,name=lengths,proto3" json:"lengths,omitempty"`
+	Lengths  []uint32 `protobuf:"fixed32,8,rep,packed,name=lengths,proto3" json:"lengths,omitempty"`
 	TcpFlags []byte   `protobuf:"bytes,9,opt,name=tcp_flags,json=tcpFlags,proto3" json:"tcp_flags,omitempty"`
 	// PacketFlag bits per packet.
 	Flags []byte `protobuf:"bytes,10,opt,name=flags,proto3" json:"flags,omitempty"`
@@ -1969,13 +1972,13 @@ const file_netguardian_v1_netguardian_proto_rawDesc = "" +
 	"\vPacketBatch\x12\x1f\n" +
 	"\vfirst_index\x18\x01 \x01(\x04R\n" +
 	"firstIndex\x12!\n" +
-	"\ftimestamp_ns\x18\x02 \x03(\x03R\vtimestampNs\x12\x1b\n" +
+	"\ftimestamp_ns\x18\x02 \x03(\x10R\vtimestampNs\x12\x1b\n" +
 	"\tsrc_addrs\x18\x03 \x01(\fR\bsrcAddrs\x12\x1b\n" +
 	"\tdst_addrs\x18\x04 \x01(\fR\bdstAddrs\x12\x1b\n" +
-	"\tsrc_ports\x18\x05 \x03(\rR\bsrcPorts\x12\x1b\n" +
-	"\tdst_ports\x18\x06 \x03(\rR\bdstPorts\x12\x1c\n" +
+	"\tsrc_ports\x18\x05 \x03(\aR\bsrcPorts\x12\x1b\n" +
+	"\tdst_ports\x18\x06 \x03(\aR\bdstPorts\x12\x1c\n" +
 	"\tprotocols\x18\a \x01(\fR\tprotocols\x12\x18\n" +
-	"\alengths\x18\b \x03(\rR\alengths\x12\x1b\n" +
+	"\alengths\x18\b \x03(\aR\alengths\x12\x1b\n" +
 	"\ttcp_flags\x18\t \x01(\fR\btcpFlags\x12\x14\n" +
 	"\x05flags\x18\n" +
 	" \x01(\fR\x05flags\x12\x16\n" +
