@@ -9,11 +9,21 @@ GOFLAGS_BUILD ?= -trimpath
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-.PHONY: all build run test bench fuzz proto deps clean fmt vet
+.PHONY: all build web run test bench fuzz proto deps clean fmt vet
 
 all: build
 
-build:
+# The dashboard's bundle (core/api/dashboard/dist) is committed so that
+# `go build` works on a fresh clone; `make build` rebuilds it from web/ when
+# npm is available.
+web:
+	@if command -v npm >/dev/null 2>&1; then \
+		cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && npm run --silent build; \
+	else \
+		echo "npm not found: using the committed dashboard bundle in core/api/dashboard/dist"; \
+	fi
+
+build: web
 	@mkdir -p $(BIN)/plugins
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/netguardian ./cmd/netguardian
 	@for p in $(PLUGINS); do \

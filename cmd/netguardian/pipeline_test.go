@@ -29,7 +29,7 @@ capture "replay" {
 }`, abs(t, "examples/pcaps/sample.pcap")))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := newSensor(ctx, cfg, quietLogger())
+	s, err := newSensor(ctx, cfg, quietLogger(), sensorHooks{})
 	if err != nil {
 		t.Fatal(err)
 	}

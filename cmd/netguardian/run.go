@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/netguardian/netguardian/core/api"
 	"github.com/netguardian/netguardian/core/config"
 	"github.com/netguardian/netguardian/core/pipeline"
 	"github.com/netguardian/netguardian/core/store"
@@ -37,16 +41,40 @@ func runCommand() *ffcli.Command {
 			log := newLogger(cfg, os.Stderr)
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			s, err := newSensor(ctx, cfg, log)
+			var s *sensor
+			srv, err := api.New(api.Config{
+				Listen: cfg.API.Listen, Token: cfg.API.Token, AllowedOrigins: cfg.API.AllowedOrigins,
+				SnapshotInterval: cfg.API.SnapshotInterval, ActiveFor: cfg.API.ActiveFor, Log: log,
+				Stats:   func() pipeline.Stats { return s.pipeline.Stats() },
+				Plugins: func() []api.PluginInfo { return s.pluginInfos() },
+				Store:   lazyStore{func() sdk.Store { return s.apiStore() }},
+			})
+			if err != nil {
+				return err
+			}
+			s, err = newSensor(ctx, cfg, log, sensorHooks{onAlert: srv.PublishAlert, onPackets: srv.ObservePackets})
 			if err != nil {
 				return err
 			}
 			defer s.plugins.stop()
-			log.Info("sensor started", "sensor", cfg.Sensor.Name, "captures", len(s.plugins.captures), "detectors", len(s.plugins.detectors), "sinks", len(s.plugins.sinks))
+			ln, err := net.Listen("tcp", cfg.API.Listen)
+			if err != nil {
+				return fmt.Errorf("api: %w", err)
+			}
+			apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
+			defer stopAPI()
+			apiDone := make(chan error, 1)
+			go func() { apiDone <- srv.ServeListener(apiCtx, ln) }()
+			log.Info("sensor started", "sensor", cfg.Sensor.Name, "api", "http://"+ln.Addr().String()+"/",
+				"captures", len(s.plugins.captures), "detectors", len(s.plugins.detectors), "sinks", len(s.plugins.sinks))
 			go s.logStats(ctx, log, 10*time.Second)
 			err = s.pipeline.Run(ctx, *drain)
 			st := s.pipeline.Stats()
 			log.Info("sensor stopped", "packets", st.Packets, "bytes", st.Bytes, "windows", st.Windows, "alerts", st.Alerts)
+			stopAPI()
+			if apiErr := <-apiDone; apiErr != nil && !errors.Is(apiErr, context.Canceled) && !errors.Is(apiErr, http.ErrServerClosed) {
+				log.Warn("api stopped with an error", "error", apiErr)
+			}
 			return err
 		},
 	}
@@ -60,8 +88,14 @@ type sensor struct {
 	store    *store.Memory
 }
 
+// sensorHooks receive the pipeline's live events (the API's WebSocket).
+type sensorHooks struct {
+	onAlert   func(sdk.Alert)
+	onPackets func(*sdk.PacketBatch)
+}
+
 // newSensor starts and configures the plugins of cfg and builds the pipeline.
-func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sensor, error) {
+func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks sensorHooks) (*sensor, error) {
 	ps, diags := startPlugins(ctx, cfg, log)
 	if len(diags) > 0 {
 		printDiags(cfg, diags)
@@ -86,6 +120,9 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sens
 		QueueDepth:     cfg.Pipeline.QueueDepth,
 		DropRawPackets: cfg.Pipeline.DropRawPackets,
 		Recorder:       mem,
+		OnAlert:        hooks.onAlert,
+		OnPackets:      hooks.onPackets,
+		Live:           ps.live,
 		Log:            log,
 	})
 	if err != nil {
@@ -100,6 +137,45 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sens
 		go p.Watch(ctx, 2*time.Second)
 	}
 	return &sensor{cfg: cfg, plugins: ps, pipeline: pl, store: mem}, nil
+}
+
+// apiStore is what the API queries: a sink that serves queries (the whole
+// database, every sensor), else the embedded in-memory store.
+func (s *sensor) apiStore() sdk.Store {
+	for _, p := range s.plugins.sinks {
+		if p.Info().ServesStore {
+			return p.Store()
+		}
+	}
+	return s.store
+}
+
+func (s *sensor) pluginInfos() []api.PluginInfo {
+	var out []api.PluginInfo
+	for _, p := range s.plugins.all() {
+		out = append(out, api.PluginInfo{Name: p.Name(), Info: p.Info()})
+	}
+	return out
+}
+
+// lazyStore resolves the API's store at each query: the sensor is built
+// after the API server (the pipeline needs the server's hooks).
+type lazyStore struct{ get func() sdk.Store }
+
+func (l lazyStore) QueryFeatures(ctx context.Context, q sdk.FeatureQuery) (*sdk.FeatureBatch, error) {
+	return l.get().QueryFeatures(ctx, q)
+}
+
+func (l lazyStore) QueryProtocols(ctx context.Context, q sdk.TimeRange) ([]sdk.ProtocolCount, error) {
+	return l.get().QueryProtocols(ctx, q)
+}
+
+func (l lazyStore) QueryTopSources(ctx context.Context, q sdk.TopSourcesQuery) ([]sdk.SourceTotal, error) {
+	return l.get().QueryTopSources(ctx, q)
+}
+
+func (l lazyStore) QueryAlerts(ctx context.Context, q sdk.AlertQuery) (sdk.AlertPage, error) {
+	return l.get().QueryAlerts(ctx, q)
 }
 
 func (s *sensor) logStats(ctx context.Context, log *slog.Logger, every time.Duration) {

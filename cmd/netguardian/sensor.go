@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +59,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 type plugins struct {
 	captures, detectors, sinks []*host.Plugin
 	configs                    map[*host.Plugin][]byte
+	// live is set when a capture reads an interface rather than files:
+	// windows then also close by wall clock when traffic stops.
+	live bool
 }
 
 func (ps *plugins) all() []*host.Plugin {
@@ -104,6 +108,12 @@ func startPlugins(ctx context.Context, cfg *config.Config, log *slog.Logger) (*p
 		switch b.Kind {
 		case sdk.KindCapture:
 			ps.captures = append(ps.captures, p)
+			var c struct {
+				Interface string `json:"interface"`
+			}
+			if json.Unmarshal(js, &c) == nil && c.Interface != "" {
+				ps.live = true
+			}
 		case sdk.KindDetector:
 			ps.detectors = append(ps.detectors, p)
 		case sdk.KindSink:

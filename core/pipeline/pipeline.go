@@ -202,7 +202,14 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 	aggDone := make(chan error, 1)
 	go func() { aggDone <- p.runAggregator(drainCtx) }()
 
-	captureErr := p.runCaptures(ctx)
+	var captureErr error
+	if len(p.cfg.Captures) == 0 {
+		// A central view: no capture, only sinks serving queries. It runs
+		// until it is stopped.
+		<-ctx.Done()
+	} else {
+		captureErr = p.runCaptures(ctx)
+	}
 	close(p.packets)
 	aggErr := <-aggDone
 	for _, d := range p.detectors {
