@@ -18,9 +18,9 @@ import (
 	"github.com/netguardian/netguardian/sdk"
 )
 
-// screenshotPath is where the passing browser test leaves its picture of
-// the dashboard, for the README.
-const screenshotPath = "../../docs/dashboard.png"
+// The README's docs/dashboard.png comes from the real sensor
+// (cmd/netguardian's TestDashboardShowsLiveSensor); this test keeps its
+// picture in its own temporary directory.
 
 const attacker = "10.99.0.28"
 
@@ -188,6 +188,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("page showed %+v", res)
 	}
 	t.Logf("packets %v → %v, chart %d×%d, alert %q", res.PacketsBefore, res.PacketsAfter, res.ChartWidth, res.ChartHeight, res.AlertLabel)
+	screenshotPath := filepath.Join(t.TempDir(), "dashboard.png")
 	if err := os.MkdirAll(filepath.Dir(screenshotPath), 0o755); err != nil {
 		t.Fatal(err)
 	}
