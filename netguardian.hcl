@@ -107,9 +107,20 @@ capture "replay" {
 #   }
 # }
 
-# Scores 30s and 180s windows with the bundled XGBoost model.
-# Not built yet: the detector-xgboost plugin is still in progress. Once
-# bin/plugins/detector-xgboost exists, uncomment this block.
+# A threshold detector for port scans and host sweeps, written only against
+# the SDK as a third party would (examples/detector-portscan).
+detector "portscan" {
+  plugin = "detector-portscan"
+
+  config {
+    min_distinct_dst_ports = 100 # ports one source probes in a window
+    min_distinct_dst_ips   = 50  # hosts one source probes in a window
+  }
+}
+
+# Scores 30s and 180s windows with the bundled XGBoost model
+# (plugins/detector-xgboost; the model and its evaluation are in its model/).
+# Uncomment once bin/plugins/detector-xgboost is built with a model.
 #
 # detector "xgboost" {
 #   plugin = "detector-xgboost"

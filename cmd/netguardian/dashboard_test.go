@@ -22,10 +22,6 @@ func TestDashboardShowsLiveSensor(t *testing.T) {
 	if _, err := os.Stat(browsertest.DefaultChromium); err != nil {
 		t.Skipf("Chromium not installed at %s (scripts/install-deps.sh installs Debian's chromium)", browsertest.DefaultChromium)
 	}
-	portscan := filepath.Join(pluginDir, "detector-portscan")
-	if out, err := exec.Command("go", "build", "-o", portscan, "../../examples/detector-portscan").CombinedOutput(); err != nil {
-		t.Fatalf("build detector-portscan: %v\n%s", err, out)
-	}
 	path := writeConfig(t, fmt.Sprintf(`
 api {
   listen = "127.0.0.1:0"
