@@ -24,6 +24,7 @@ type statsCollector struct {
 	queue                           *prometheus.Desc
 	detCalls, detAlerts, detFails   *prometheus.Desc
 	detLatency                      *prometheus.Desc
+	sinkLatency                     *prometheus.Desc
 	sinkAcked, sinkRejected         *prometheus.Desc
 	capDecodeErrs, capNonIP         *prometheus.Desc
 	active, wsClients, wsDropped    *prometheus.Desc
@@ -52,6 +53,7 @@ func newStatsCollector(s *Server) *statsCollector {
 		detAlerts:     d("detector_alerts_total", "Alerts raised, by detector.", "detector"),
 		detFails:      d("detector_failures_total", "Detect calls that failed.", "detector"),
 		detLatency:    d("detector_latency_seconds", "Duration of Detect calls.", "detector"),
+		sinkLatency:   d("sink_latency_seconds", "Time from sending a batch to a sink to its acknowledgement (stored).", "sink"),
 		sinkAcked:     d("sink_acked_batches_total", "Record batches a sink accepted.", "sink"),
 		sinkRejected:  d("sink_rejected_batches_total", "Record batches a sink refused (and that will be re-sent).", "sink"),
 		capDecodeErrs: d("capture_decode_errors_total", "Frames a capture could not decode.", "capture"),
@@ -64,7 +66,7 @@ func newStatsCollector(s *Server) *statsCollector {
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.batches, c.alerts, c.windows, c.dropped, c.sourcesDrop, c.late,
-		c.activeSources, c.restarts, c.failures, c.up, c.queue, c.detCalls, c.detAlerts, c.detFails, c.detLatency,
+		c.activeSources, c.restarts, c.failures, c.up, c.queue, c.detCalls, c.detAlerts, c.detFails, c.detLatency, c.sinkLatency,
 		c.sinkAcked, c.sinkRejected, c.capDecodeErrs, c.capNonIP, c.active, c.wsClients, c.wsDropped} {
 		ch <- d
 	}
@@ -124,6 +126,11 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sinkRejected, k.Rejected, k.Name)
 		counter(c.dropped, k.RawPacketsDropped, "sink", k.Name)
 		gauge(c.queue, float64(k.Queue), "sink", k.Name)
+		if m, err := constHistogram(c.sinkLatency, k.Latency, k.Name); err == nil {
+			ch <- m
+		} else {
+			c.s.log.Warn("sink latency histogram", "sink", k.Name, "error", err)
+		}
 	}
 	gauge(c.active, float64(c.s.active.count()))
 	gauge(c.wsClients, float64(c.s.hub.count()))

@@ -16,6 +16,7 @@ func TestMetrics(t *testing.T) {
 	f.stats.bytes.Store(56789)
 	f.stats.set(func(st *pipeline.Stats) {
 		st.Sinks[0].RawPacketsDropped = 7
+		st.Sinks[0].Latency = pipeline.Histogram{Buckets: []float64{0.01, 0.1}, Counts: []uint64{3, 4}, Count: 4, Sum: 0.2}
 		st.Aggregator.PacketsDropped = 5
 		st.Captures = map[string]sdk.CaptureCounters{"replay": {KernelDrops: 11, DecodeErrors: 2}}
 		st.Plugins[0].State = host.StateRestarting
@@ -47,6 +48,8 @@ func TestMetrics(t *testing.T) {
 		`netguardian_detector_latency_seconds_bucket{detector="xgb",le="+Inf"} 10` + "\n",
 		`netguardian_detector_latency_seconds_sum{detector="xgb"} 0.05` + "\n",
 		`netguardian_detector_latency_seconds_count{detector="xgb"} 10` + "\n",
+		`netguardian_sink_latency_seconds_bucket{sink="pg",le="0.01"} 3` + "\n",
+		`netguardian_sink_latency_seconds_count{sink="pg"} 4` + "\n",
 		`netguardian_sink_acked_batches_total{sink="pg"} 20` + "\n",
 		"netguardian_active_alerts 1\n",
 		"netguardian_websocket_clients 0\n",

@@ -24,6 +24,10 @@ type SinkWriter struct {
 	mu      sync.Mutex
 	pending map[uint64]sdk.Records // sent, not yet acknowledged
 	order   []uint64               // pending seqs in send order
+	sentAt  map[uint64]time.Time   // when each pending batch was (last) sent
+
+	// OnAck, when set before Run, gets each batch's send-to-ack latency.
+	OnAck func(time.Duration)
 
 	seq      atomic.Uint64
 	acked    atomic.Uint64
@@ -36,7 +40,7 @@ type SinkWriter struct {
 // NewSinkWriter returns a writer with a queue of queue batches and at most
 // window batches in flight.
 func (p *Plugin) NewSinkWriter(queue, window int) *SinkWriter {
-	w := &SinkWriter{p: p, in: make(chan sdk.Records, queue), window: max(window, 1), pending: map[uint64]sdk.Records{}, done: make(chan struct{})}
+	w := &SinkWriter{p: p, in: make(chan sdk.Records, queue), window: max(window, 1), pending: map[uint64]sdk.Records{}, sentAt: map[uint64]time.Time{}, done: make(chan struct{})}
 	return w
 }
 
@@ -149,6 +153,9 @@ func (w *SinkWriter) session(ctx context.Context) (finished bool, err error) {
 		}
 	}()
 	for _, rec := range w.Unacked() {
+		w.mu.Lock()
+		w.sentAt[rec.Seq] = time.Now()
+		w.mu.Unlock()
 		if err := stream.Send(rec); err != nil {
 			return false, w.crashCheck(ctx, conn, err)
 		}
@@ -175,6 +182,7 @@ func (w *SinkWriter) session(ctx context.Context) (finished bool, err error) {
 			w.mu.Lock()
 			w.pending[rec.Seq] = rec
 			w.order = append(w.order, rec.Seq)
+			w.sentAt[rec.Seq] = time.Now()
 			w.mu.Unlock()
 			if err := stream.Send(rec); err != nil {
 				return false, w.crashCheck(ctx, conn, err)
@@ -201,6 +209,10 @@ func (w *SinkWriter) ack(seq uint64) {
 	if _, ok := w.pending[seq]; !ok {
 		return // a duplicate ack for a re-sent batch
 	}
+	if w.OnAck != nil {
+		w.OnAck(time.Since(w.sentAt[seq]))
+	}
+	delete(w.sentAt, seq)
 	delete(w.pending, seq)
 	for i, s := range w.order {
 		if s == seq {

@@ -91,6 +91,7 @@ type sinkStage struct {
 	frames   bool
 	dropped  atomic.Uint64 // raw packet batches dropped
 	droppedP atomic.Uint64 // raw packets dropped
+	latency  *latencyHist  // send-to-acknowledgement time of batches
 }
 
 // New checks the wiring and builds the stages.
@@ -130,7 +131,8 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	for _, s := range cfg.Sinks {
 		info := s.Info()
-		st := &sinkStage{p: s, w: s.NewSinkWriter(cfg.QueueDepth, 8), frames: info.WantsFrames}
+		st := &sinkStage{p: s, w: s.NewSinkWriter(cfg.QueueDepth, 8), frames: info.WantsFrames, latency: newLatencyHist()}
+		st.w.OnAck = st.latency.observe
 		for _, r := range info.Records {
 			switch r {
 			case sdk.RecordPackets:

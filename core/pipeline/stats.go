@@ -75,6 +75,8 @@ type SinkStats struct {
 	Queue             int    `json:"queue"`
 	RawBatchesDropped uint64 `json:"raw_batches_dropped"`
 	RawPacketsDropped uint64 `json:"raw_packets_dropped"`
+	// Latency from sending a batch to its acknowledgement (stored).
+	Latency Histogram `json:"latency"`
 }
 
 // Stats returns a snapshot of every stage's counters.
@@ -95,7 +97,7 @@ func (p *Pipeline) Stats() Stats {
 		s.Detectors = append(s.Detectors, DetectorStats{Name: d.p.Name(), Calls: d.calls.Load(), Alerts: d.alerts.Load(), Failures: d.fails.Load(), Queue: len(d.in), Latency: d.latency.snapshot()})
 	}
 	for _, k := range p.sinks {
-		s.Sinks = append(s.Sinks, SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load()})
+		s.Sinks = append(s.Sinks, SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load(), Latency: k.latency.snapshot()})
 	}
 	for _, group := range [][]*host.Plugin{p.cfg.Captures, p.cfg.Detectors, p.cfg.Sinks} {
 		for _, pl := range group {
