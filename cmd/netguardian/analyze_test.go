@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,29 +197,29 @@ func genBenchCapture(b *testing.B) string {
 }
 
 // BenchmarkCaptureToCore: pcap → capture-pcap plugin process → core, in
-// batches of 1024 columnar summaries over go-plugin; no windows.
+// batches of 1024 columnar summaries over go-plugin (mTLS); no windows. The
+// plugin is started once: this is the steady-state rate of the path.
 func BenchmarkCaptureToCore(b *testing.B) {
 	file := genBenchCapture(b)
 	ctx := context.Background()
+	env := pluginEnv()
+	if prof := os.Getenv("NG_BENCH_PLUGIN_PROFILE"); prof != "" {
+		env = append(env, "NETGUARDIAN_PLUGIN_CPUPROFILE="+prof)
+	}
+	p, err := host.Start(ctx, host.Spec{Name: "bench", Kind: sdk.KindCapture, Path: filepath.Join(pluginDir, "capture-pcap"), Env: env}, quietLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Stop()
+	js, _ := json.Marshal(map[string]any{"files": []string{file}})
+	if err := p.Configure(ctx, sdk.Config{JSON: js, Runtime: sdk.Runtime{BatchSize: 1024, FlushInterval: 100 * time.Millisecond}}); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	var total uint64
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		env := pluginEnv()
-		if prof := os.Getenv("NG_BENCH_PLUGIN_PROFILE"); prof != "" {
-			env = append(env, "NETGUARDIAN_PLUGIN_CPUPROFILE="+prof)
-		}
-		p, err := host.Start(ctx, host.Spec{Name: "bench", Kind: sdk.KindCapture, Path: filepath.Join(pluginDir, "capture-pcap"), Env: env}, quietLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
-		js, _ := json.Marshal(map[string]any{"files": []string{file}})
-		if err := p.Configure(ctx, sdk.Config{JSON: js, Runtime: sdk.Runtime{BatchSize: 1024, FlushInterval: 100 * time.Millisecond}}); err != nil {
-			b.Fatal(err)
-		}
-		err = p.RunCapture(ctx, func(pb *sdk.PacketBatch) error { total += uint64(pb.Len()); return nil }, nil)
-		p.Stop()
-		if err != nil {
+		if err := p.RunCapture(ctx, func(pb *sdk.PacketBatch) error { total += uint64(pb.Len()); return nil }, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -249,4 +250,36 @@ func BenchmarkAnalyze(b *testing.B) {
 		packets += rep.Packets
 	}
 	b.ReportMetric(float64(packets)/time.Since(start).Seconds(), "packets/s")
+}
+
+// BenchmarkAnalyzeRSS100kSources: analyze on 1M packets from 100,000
+// sources (all active in the same 180s window), reporting the core's peak
+// resident memory. The target is < 300 MB.
+func BenchmarkAnalyzeRSS100kSources(b *testing.B) {
+	file := filepath.Join(b.TempDir(), "100k.pcap")
+	if err := pcapgen.Write(file, pcapgen.Options{Packets: 1_000_000, Sources: 100_000, Dests: 4096, Seed: 2}); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := analyzeConfig("", []string{file}, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Sensor.PluginDir = pluginDir
+	b.ResetTimer()
+	var rep Report
+	for i := 0; i < b.N; i++ {
+		var out bytes.Buffer
+		if err := analyze(context.Background(), cfg, quietLogger(), analyzeOptions{json: true}, &out); err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(rep.Sources), "sources")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 }
