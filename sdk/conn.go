@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -296,7 +298,18 @@ func storeCallErr(err error) error {
 	return CallError(err)
 }
 
+// checkLimit rejects what the wire cannot carry: limits are unsigned there.
+func checkLimit(n int) error {
+	if n < 0 || n > math.MaxInt32 {
+		return fmt.Errorf("limit %d out of range", n)
+	}
+	return nil
+}
+
 func (s storeClient) QueryFeatures(ctx context.Context, q FeatureQuery) (*FeatureBatch, error) {
+	if err := checkLimit(q.Limit); err != nil {
+		return nil, err
+	}
 	r, err := s.c.QueryFeatures(ctx, &pb.FeatureQuery{WindowSeconds: int64(q.Window / time.Second), SrcAddr: addrBytes(q.Src), Range: rangeToPB(q.Range), Limit: uint32(q.Limit)})
 	if err != nil {
 		return nil, storeCallErr(err)
@@ -317,6 +330,9 @@ func (s storeClient) QueryProtocols(ctx context.Context, q TimeRange) ([]Protoco
 }
 
 func (s storeClient) QueryTopSources(ctx context.Context, q TopSourcesQuery) ([]SourceTotal, error) {
+	if err := checkLimit(q.Limit); err != nil {
+		return nil, err
+	}
 	r, err := s.c.QueryTopSources(ctx, &pb.TopSourcesQuery{By: q.By, Range: rangeToPB(q.Range), Limit: uint32(q.Limit)})
 	if err != nil {
 		return nil, storeCallErr(err)
@@ -333,6 +349,14 @@ func (s storeClient) QueryTopSources(ctx context.Context, q TopSourcesQuery) ([]
 }
 
 func (s storeClient) QueryAlerts(ctx context.Context, q AlertQuery) (AlertPage, error) {
+	if err := checkLimit(q.Limit); err != nil {
+		return AlertPage{}, err
+	}
+	// Protobuf strings must be UTF-8: a garbage cursor would fail in the
+	// transport instead of reaching the store as a bad cursor.
+	if !utf8.ValidString(q.Cursor) {
+		return AlertPage{}, fmt.Errorf("%w: not UTF-8", ErrBadCursor)
+	}
 	r, err := s.c.QueryAlerts(ctx, &pb.AlertQuery{Severity: string(q.Severity), Label: q.Label, SrcAddr: addrBytes(q.Src), Range: rangeToPB(q.Range), Limit: uint32(q.Limit), Cursor: q.Cursor})
 	if err != nil {
 		return AlertPage{}, storeCallErr(err)

@@ -134,6 +134,9 @@ func analyze(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ana
 		return errReported
 	}
 	defer ps.stop()
+	if err := ps.configureProcessors(ctx, cfg); err != nil {
+		return err
+	}
 	pl, err := pipeline.New(pipeline.Config{
 		Sensor: cfg.Sensor.Name, Captures: ps.captures, Detectors: ps.detectors, Sinks: ps.sinks,
 		Window: window.Options{Sizes: sdk.WindowSizes, Lateness: cfg.Aggregation.Lateness, MaxSources: cfg.Aggregation.MaxSources,
@@ -143,7 +146,7 @@ func analyze(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ana
 	if err != nil {
 		return err
 	}
-	if err := ps.configure(ctx, cfg, pl.WantsFrames()); err != nil {
+	if err := ps.configureCaptures(ctx, cfg, pl.WantsFrames()); err != nil {
 		return err
 	}
 	start := time.Now()

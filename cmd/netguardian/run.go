@@ -107,6 +107,10 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		ps.stop()
 		return nil, errors.New("nothing to do: the config has no enabled capture or sink block")
 	}
+	if err := ps.configureProcessors(ctx, cfg); err != nil {
+		ps.stop()
+		return nil, err
+	}
 	mem := store.NewMemory(store.Options{})
 	pl, err := pipeline.New(pipeline.Config{
 		Sensor:    cfg.Sensor.Name,
@@ -129,7 +133,7 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		ps.stop()
 		return nil, err
 	}
-	if err := ps.configure(ctx, cfg, pl.WantsFrames()); err != nil {
+	if err := ps.configureCaptures(ctx, cfg, pl.WantsFrames()); err != nil {
 		ps.stop()
 		return nil, err
 	}

@@ -126,13 +126,24 @@ func startPlugins(ctx context.Context, cfg *config.Config, log *slog.Logger) (*p
 	return ps, diags
 }
 
-// configure sends every plugin its config block and runtime settings.
-func (ps *plugins) configure(ctx context.Context, cfg *config.Config, includeFrames bool) error {
-	for _, p := range ps.all() {
-		rt := sdk.Runtime{Sensor: cfg.Sensor.Name}
-		if p.Kind() == sdk.KindCapture {
-			rt.BatchSize, rt.FlushInterval, rt.IncludeFrames = cfg.Pipeline.BatchSize, cfg.Pipeline.FlushInterval, includeFrames
+// configureProcessors sends detectors and sinks their config blocks. It
+// comes first: what they want (a sink's records and frames, a detector's
+// features and labels) may depend on their config, and the pipeline is
+// built from their answer after it.
+func (ps *plugins) configureProcessors(ctx context.Context, cfg *config.Config) error {
+	for _, p := range append(append([]*host.Plugin(nil), ps.detectors...), ps.sinks...) {
+		if err := p.Configure(ctx, sdk.Config{JSON: ps.configs[p], Runtime: sdk.Runtime{Sensor: cfg.Sensor.Name}}); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// configureCaptures sends capture plugins their config blocks, with raw
+// frames included only when some sink asked for them.
+func (ps *plugins) configureCaptures(ctx context.Context, cfg *config.Config, includeFrames bool) error {
+	for _, p := range ps.captures {
+		rt := sdk.Runtime{Sensor: cfg.Sensor.Name, BatchSize: cfg.Pipeline.BatchSize, FlushInterval: cfg.Pipeline.FlushInterval, IncludeFrames: includeFrames}
 		if err := p.Configure(ctx, sdk.Config{JSON: ps.configs[p], Runtime: rt}); err != nil {
 			return err
 		}
