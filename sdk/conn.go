@@ -252,16 +252,7 @@ func (c *Conn) OpenRecords(ctx context.Context) (*RecordStream, error) {
 
 // Send sends one batch; exactly one of rec's record fields must be set.
 func (r *RecordStream) Send(rec Records) error {
-	m := &pb.RecordBatch{Seq: rec.Seq}
-	switch {
-	case rec.Packets != nil:
-		m.Records = &pb.RecordBatch_Packets{Packets: packetsToPB(rec.Packets)}
-	case rec.Features != nil:
-		m.Records = &pb.RecordBatch_Features{Features: featuresToPB(rec.Features)}
-	default:
-		m.Records = &pb.RecordBatch_Alerts{Alerts: alertsToPB(rec.Alerts)}
-	}
-	return CallError(r.s.Send(m))
+	return CallError(r.s.Send(recordsToPB(rec)))
 }
 
 // Ack is a sink's answer for one batch.

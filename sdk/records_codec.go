@@ -17,7 +17,6 @@ import (
 // (empty) alert batch, as RecordStream.Send treats it. A packet batch with
 // columns of different lengths is rejected here rather than when read back.
 func MarshalRecords(r Records) ([]byte, error) {
-	m := &pb.RecordBatch{Seq: r.Seq}
 	set := 0
 	if r.Packets != nil {
 		set++
@@ -36,18 +35,14 @@ func MarshalRecords(r Records) ([]byte, error) {
 		if err := r.Packets.Validate(); err != nil {
 			return nil, fmt.Errorf("marshal records: %w", err)
 		}
-		m.Records = &pb.RecordBatch_Packets{Packets: packetsToPB(r.Packets)}
 	case r.Features != nil:
 		for i, row := range r.Features.Rows {
 			if len(row.Values) != len(r.Features.Names) {
 				return nil, fmt.Errorf("marshal records: feature row %d has %d values for %d names", i, len(row.Values), len(r.Features.Names))
 			}
 		}
-		m.Records = &pb.RecordBatch_Features{Features: featuresToPB(r.Features)}
-	default:
-		m.Records = &pb.RecordBatch_Alerts{Alerts: alertsToPB(r.Alerts)}
 	}
-	b, err := proto.Marshal(m)
+	b, err := proto.Marshal(recordsToPB(r))
 	if err != nil {
 		return nil, fmt.Errorf("marshal records: %w", err)
 	}
@@ -63,18 +58,7 @@ func UnmarshalRecords(b []byte) (Records, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return Records{}, fmt.Errorf("unmarshal records: %w", err)
 	}
-	rec := Records{Seq: m.Seq}
-	var err error
-	switch r := m.Records.(type) {
-	case *pb.RecordBatch_Packets:
-		rec.Packets, err = packetsFromPB(r.Packets)
-	case *pb.RecordBatch_Features:
-		rec.Features, err = featuresFromPB(r.Features)
-	case *pb.RecordBatch_Alerts:
-		rec.Alerts, err = alertsFromPB(r.Alerts)
-	default:
-		err = errors.New("empty record batch")
-	}
+	rec, err := recordsFromPB(&m)
 	if err != nil {
 		return Records{}, fmt.Errorf("unmarshal records: %w", err)
 	}

@@ -265,17 +265,7 @@ func (s *sinkServer) Write(stream pb.SinkService_WriteServer) error {
 
 func (s *sinkServer) write(ctx context.Context, req *pb.RecordBatch) (err error) {
 	defer recovered("Write", &err)
-	rec := Records{Seq: req.Seq}
-	switch r := req.Records.(type) {
-	case *pb.RecordBatch_Packets:
-		rec.Packets, err = packetsFromPB(r.Packets)
-	case *pb.RecordBatch_Features:
-		rec.Features, err = featuresFromPB(r.Features)
-	case *pb.RecordBatch_Alerts:
-		rec.Alerts, err = alertsFromPB(r.Alerts)
-	default:
-		err = errors.New("empty record batch")
-	}
+	rec, err := recordsFromPB(req)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -223,3 +224,35 @@ func rangeFromPB(r *pb.TimeRange) TimeRange {
 }
 
 func secs(s int64) time.Duration { return time.Duration(s) * time.Second }
+
+// recordsToPB converts a sink batch; exactly one record field is used
+// (none = an empty alert batch).
+func recordsToPB(r Records) *pb.RecordBatch {
+	m := &pb.RecordBatch{Seq: r.Seq}
+	switch {
+	case r.Packets != nil:
+		m.Records = &pb.RecordBatch_Packets{Packets: packetsToPB(r.Packets)}
+	case r.Features != nil:
+		m.Records = &pb.RecordBatch_Features{Features: featuresToPB(r.Features)}
+	default:
+		m.Records = &pb.RecordBatch_Alerts{Alerts: alertsToPB(r.Alerts)}
+	}
+	return m
+}
+
+// recordsFromPB converts a sink batch with the checks of each record kind.
+func recordsFromPB(m *pb.RecordBatch) (Records, error) {
+	rec := Records{Seq: m.Seq}
+	var err error
+	switch r := m.Records.(type) {
+	case *pb.RecordBatch_Packets:
+		rec.Packets, err = packetsFromPB(r.Packets)
+	case *pb.RecordBatch_Features:
+		rec.Features, err = featuresFromPB(r.Features)
+	case *pb.RecordBatch_Alerts:
+		rec.Alerts, err = alertsFromPB(r.Alerts)
+	default:
+		err = errors.New("empty record batch")
+	}
+	return rec, err
+}
