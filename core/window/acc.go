@@ -46,16 +46,22 @@ func variance(n, s1 uint64, s2 u128) float64 {
 	return d / nf / nf
 }
 
-// Counter slots of an accumulator.
+// Counter slots of an accumulator: byte counts (64-bit) ...
 const (
-	cPackets = iota
-	cBytes
-	cTCP
-	cUDP
-	cICMP
+	cBytes = iota
 	cTCPBytes
 	cUDPBytes
 	cICMPBytes
+	cInBytes
+	nByteCounters
+)
+
+// ... and packet counts (32-bit, see acc.c).
+const (
+	cPackets = iota
+	cTCP
+	cUDP
+	cICMP
 	cSYN
 	cSYNACK
 	cFIN
@@ -64,7 +70,6 @@ const (
 	cACK
 	cDNS
 	cInPackets
-	cInBytes
 	cInRST
 	cInUnreach
 	cHandshakes
@@ -73,23 +78,65 @@ const (
 
 // acc is one source's record for one window: everything needed to compute
 // the features and to merge records of consecutive windows exactly.
+//
+// Packet counts are kept in 32 bits: a count grows by at most one per
+// packet processed in the window, so it would need 2^32 packets in one
+// window (24 Mpps for 180 s) to overflow. Should one overflow anyway, the
+// carry goes to hi, high words allocated on the first overflow, so counts
+// stay exact (see count, inc, addCount).
 type acc struct {
-	c      [nCounters]uint64
-	sizeSq u128 // Σ length²
-	iatSq  u128 // Σ (gap in ns)² between consecutive packets, time order
-	hsSum  u128 // Σ handshake latencies in ns
+	b      [nByteCounters]uint64
+	c      [nCounters]uint32
+	minLen uint32
+	hi     *[nCounters]uint32 // high words of c; nil until one overflows
+	sizeSq u128               // Σ length²
+	iatSq  u128               // Σ (gap in ns)² between consecutive packets, time order
+	hsSum  u128               // Σ handshake latencies in ns
 	first  int64
 	last   int64 // timestamps of the first and last packet sent
-	minLen uint32
 	maxLen uint32
-	used   bool // listed in its level's dirty list
 
 	dstIPs, dstPorts, srcPorts dset
 }
 
+// count returns packet count k.
+func (a *acc) count(k int) uint64 {
+	v := uint64(a.c[k])
+	if a.hi != nil {
+		v |= uint64(a.hi[k]) << 32
+	}
+	return v
+}
+
+// inc adds d to packet count k.
+func (a *acc) inc(k int, d uint32) {
+	v := a.c[k] + d
+	if v < d {
+		a.carry(k, 1)
+	}
+	a.c[k] = v
+}
+
+// addCount adds d to packet count k.
+func (a *acc) addCount(k int, d uint64) {
+	v := uint64(a.c[k]) + d
+	a.c[k] = uint32(v)
+	if v>>32 != 0 {
+		a.carry(k, uint32(v>>32))
+	}
+}
+
+// carry adds d to the high word of packet count k.
+func (a *acc) carry(k int, d uint32) {
+	if a.hi == nil {
+		a.hi = new([nCounters]uint32)
+	}
+	a.hi[k] += d
+}
+
 // out records a packet sent by the source. Packets arrive in time order.
 func (a *acc) out(ts int64, length uint32) {
-	if a.c[cPackets] == 0 {
+	if a.count(cPackets) == 0 {
 		a.first = ts
 		a.minLen, a.maxLen = length, length
 	} else {
@@ -98,16 +145,16 @@ func (a *acc) out(ts int64, length uint32) {
 		a.maxLen = max(a.maxLen, length)
 	}
 	a.last = ts
-	a.c[cPackets]++
-	a.c[cBytes] += uint64(length)
+	a.inc(cPackets, 1)
+	a.b[cBytes] += uint64(length)
 	a.sizeSq.addSq(uint64(length))
 }
 
 // merge adds b, the record of a later window of the same source, into a.
 // The inter-arrival samples become a's ∪ b's ∪ {first(b) − last(a)}.
 func (p *setPool) merge(a, b *acc) {
-	if b.c[cPackets] > 0 {
-		if a.c[cPackets] == 0 {
+	if b.count(cPackets) > 0 {
+		if a.count(cPackets) == 0 {
 			a.first, a.minLen, a.maxLen = b.first, b.minLen, b.maxLen
 			a.iatSq = b.iatSq
 		} else {
@@ -119,8 +166,17 @@ func (p *setPool) merge(a, b *acc) {
 		a.last = b.last
 		a.sizeSq.add(b.sizeSq)
 	}
-	for i := range a.c {
-		a.c[i] += b.c[i]
+	for i := range a.b {
+		a.b[i] += b.b[i]
+	}
+	if b.hi == nil {
+		for i := range a.c {
+			a.addCount(i, uint64(b.c[i]))
+		}
+	} else {
+		for i := range a.c {
+			a.addCount(i, b.count(i))
+		}
 	}
 	a.hsSum.add(b.hsSum)
 	p.union(&a.dstIPs, &b.dstIPs, true)
@@ -153,15 +209,15 @@ var featureNames = []string{
 // featureNames order) and returns the row's flags.
 func (p *setPool) values(a *acc, secs float64, v []float64) sdk.WindowFlags {
 	nan := math.NaN()
-	c := &a.c
-	n := c[cPackets]
+	c := func(k int) uint64 { return a.count(k) }
+	n := c(cPackets)
 	v[0] = float64(n)
-	v[1] = float64(c[cBytes])
+	v[1] = float64(a.b[cBytes])
 	v[2] = float64(n) / secs
-	v[3] = float64(c[cBytes]) * 8 / secs
+	v[3] = float64(a.b[cBytes]) * 8 / secs
 	if n > 0 {
-		v[4] = float64(c[cBytes]) / float64(n)
-		v[5] = math.Sqrt(variance(n, c[cBytes], a.sizeSq))
+		v[4] = float64(a.b[cBytes]) / float64(n)
+		v[5] = math.Sqrt(variance(n, a.b[cBytes], a.sizeSq))
 		v[6] = float64(a.minLen)
 		v[7] = float64(a.maxLen)
 	} else {
@@ -174,26 +230,26 @@ func (p *setPool) values(a *acc, secs float64, v []float64) sdk.WindowFlags {
 	} else {
 		v[8], v[9] = nan, nan
 	}
-	if h := c[cHandshakes]; h > 0 {
+	if h := c(cHandshakes); h > 0 {
 		v[10] = a.hsSum.float() / float64(h) / 1e6
 	} else {
 		v[10] = nan
 	}
-	v[11] = float64(c[cHandshakes])
-	v[12] = float64(c[cTCP])
-	v[13] = float64(c[cUDP])
-	v[14] = float64(c[cICMP])
-	v[15] = float64(n - c[cTCP] - c[cUDP] - c[cICMP])
-	v[16] = float64(c[cTCPBytes])
-	v[17] = float64(c[cUDPBytes])
-	v[18] = float64(c[cICMPBytes])
-	v[19] = float64(c[cBytes] - c[cTCPBytes] - c[cUDPBytes] - c[cICMPBytes])
-	v[20] = float64(c[cSYN])
-	v[21] = float64(c[cSYNACK])
-	v[22] = float64(c[cFIN])
-	v[23] = float64(c[cRST])
-	v[24] = float64(c[cPSH])
-	v[25] = float64(c[cACK])
+	v[11] = float64(c(cHandshakes))
+	v[12] = float64(c(cTCP))
+	v[13] = float64(c(cUDP))
+	v[14] = float64(c(cICMP))
+	v[15] = float64(n - c(cTCP) - c(cUDP) - c(cICMP))
+	v[16] = float64(a.b[cTCPBytes])
+	v[17] = float64(a.b[cUDPBytes])
+	v[18] = float64(a.b[cICMPBytes])
+	v[19] = float64(a.b[cBytes] - a.b[cTCPBytes] - a.b[cUDPBytes] - a.b[cICMPBytes])
+	v[20] = float64(c(cSYN))
+	v[21] = float64(c(cSYNACK))
+	v[22] = float64(c(cFIN))
+	v[23] = float64(c(cRST))
+	v[24] = float64(c(cPSH))
+	v[25] = float64(c(cACK))
 	var flags sdk.WindowFlags
 	var est bool
 	if v[26], est = p.count(&a.dstIPs); est {
@@ -201,10 +257,10 @@ func (p *setPool) values(a *acc, secs float64, v []float64) sdk.WindowFlags {
 	}
 	v[27], _ = p.count(&a.dstPorts)
 	v[28], _ = p.count(&a.srcPorts)
-	v[29] = float64(c[cDNS])
-	v[30] = float64(c[cInPackets])
-	v[31] = float64(c[cInBytes])
-	v[32] = float64(c[cInRST])
-	v[33] = float64(c[cInUnreach])
+	v[29] = float64(c(cDNS))
+	v[30] = float64(c(cInPackets))
+	v[31] = float64(a.b[cInBytes])
+	v[32] = float64(c(cInRST))
+	v[33] = float64(c(cInUnreach))
 	return flags
 }

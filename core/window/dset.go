@@ -4,11 +4,12 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"unsafe"
 )
 
 // Distinct sets.
 //
-// A dset holds non-zero uint64 keys. It starts inline (two keys, no
+// A dset holds non-zero uint64 keys. It starts inline (four keys, no
 // allocation), grows into an open-addressing table, and past that:
 //   - an IP set becomes a HyperLogLog sketch once it would hold more than
 //     the exact limit (the window is then flagged sdk.WindowEstimated);
@@ -21,10 +22,27 @@ import (
 // from and return to a setPool owned by the aggregator, so steady-state
 // operation does not allocate.
 type dset struct {
-	tab  []uint64 // table slots (0 = empty), bitmap words, or sketch registers
+	// tab is the first word of the block (table slots, 0 = empty; bitmap
+	// words; or sketch registers) of 1<<lg words, nil when inline: a
+	// pointer and a byte instead of a slice header keep a set at 32 bytes.
+	tab  *uint64
 	inl  [inlineKeys]uint64
 	n    uint32 // exact element count (unused once sketched)
 	mode uint8
+	lg   uint8
+}
+
+// words returns s's block (nil when inline).
+func (s *dset) words() []uint64 {
+	if s.tab == nil {
+		return nil
+	}
+	return unsafe.Slice(s.tab, 1<<s.lg)
+}
+
+// setWords makes t (a power-of-two length) s's block.
+func (s *dset) setWords(t []uint64) {
+	s.tab, s.lg = &t[0], uint8(bits.TrailingZeros(uint(len(t))))
 }
 
 const (
@@ -35,10 +53,11 @@ const (
 )
 
 const (
-	inlineKeys = 2
-	minTable   = 8
+	inlineKeys = 4
+	minTable   = 8 // holds inlineKeys+1 at most ¾ full
 	// portTableMax is the largest table of a port set: 1024 slots of 8
-	// bytes equal the 8 KiB bitmap that replaces it.
+	// bytes equal the 8 KiB bitmap that replaces it. Tables are at most ¾
+	// full (a port set becomes a bitmap past 768 ports).
 	portTableMax = 1024
 	bitmapWords  = 65536 / 64
 	sketchWords  = sketchM / 8
@@ -84,7 +103,7 @@ func (p *setPool) put(t []uint64) {
 // reset empties s and returns its block to the pool.
 func (p *setPool) reset(s *dset) {
 	if s.tab != nil {
-		p.put(s.tab)
+		p.put(s.words())
 	}
 	*s = dset{}
 }
@@ -109,12 +128,14 @@ func slot(t []uint64, k uint64) int {
 func (p *setPool) add(s *dset, k uint64, ip bool) {
 	switch s.mode {
 	case modeInline:
-		if (s.n > 0 && s.inl[0] == k) || (s.n > 1 && s.inl[1] == k) {
-			return
+		for _, x := range s.inl[:s.n] {
+			if x == k {
+				return
+			}
 		}
 		if ip && s.n >= p.limit {
 			p.toSketch(s)
-			sketchAdd(s.tab, mix64(k))
+			sketchAdd(s.words(), mix64(k))
 			return
 		}
 		if s.n < inlineKeys {
@@ -124,34 +145,36 @@ func (p *setPool) add(s *dset, k uint64, ip bool) {
 		}
 		p.toTable(s, minTable)
 	case modeSketch:
-		sketchAdd(s.tab, mix64(k))
+		sketchAdd(s.words(), mix64(k))
 		return
 	case modeBitmap:
-		if bitmapSet(s.tab, k-1) {
+		if bitmapSet(s.words(), k-1) {
 			s.n++
 		}
 		return
 	}
-	i := slot(s.tab, k)
-	if s.tab[i] == k {
+	t := s.words()
+	i := slot(t, k)
+	if t[i] == k {
 		return
 	}
 	if ip && s.n >= p.limit {
 		p.toSketch(s)
-		sketchAdd(s.tab, mix64(k))
+		sketchAdd(s.words(), mix64(k))
 		return
 	}
-	if int(s.n+1)*2 > len(s.tab) {
-		if !ip && len(s.tab) >= portTableMax {
+	if int(s.n+1)*4 > len(t)*3 { // at most ¾ full
+		if !ip && len(t) >= portTableMax {
 			p.toBitmap(s)
-			bitmapSet(s.tab, k-1)
+			bitmapSet(s.words(), k-1)
 			s.n++
 			return
 		}
-		p.toTable(s, 2*len(s.tab))
-		i = slot(s.tab, k)
+		p.toTable(s, 2*len(t))
+		t = s.words()
+		i = slot(t, k)
 	}
-	s.tab[i] = k
+	t[i] = k
 	s.n++
 }
 
@@ -161,7 +184,7 @@ func (s *dset) exact() []uint64 {
 	if s.mode == modeInline {
 		return s.inl[:s.n]
 	}
-	return s.tab
+	return s.words()
 }
 
 // toTable moves s's exact keys into a table of n slots.
@@ -173,9 +196,10 @@ func (p *setPool) toTable(s *dset, n int) {
 		}
 	}
 	if s.tab != nil {
-		p.put(s.tab)
+		p.put(s.words())
 	}
-	s.tab, s.mode = t, modeTable
+	s.setWords(t)
+	s.mode = modeTable
 }
 
 // toSketch turns s (exact) into a sketch.
@@ -190,9 +214,10 @@ func (p *setPool) toSketch(s *dset) {
 		}
 	}
 	if s.tab != nil {
-		p.put(s.tab)
+		p.put(s.words())
 	}
-	s.tab, s.mode = t, modeSketch
+	s.setWords(t)
+	s.mode = modeSketch
 }
 
 // toBitmap turns a port set (exact) into a bitmap.
@@ -207,9 +232,10 @@ func (p *setPool) toBitmap(s *dset) {
 		}
 	}
 	if s.tab != nil {
-		p.put(s.tab)
+		p.put(s.words())
 	}
-	s.tab, s.mode = t, modeBitmap
+	s.setWords(t)
+	s.mode = modeBitmap
 }
 
 // union adds every key of o to s.
@@ -217,10 +243,10 @@ func (p *setPool) union(s, o *dset, ip bool) {
 	switch o.mode {
 	case modeSketch:
 		p.toSketch(s)
-		sketchMerge(s.tab, o.tab)
+		sketchMerge(s.words(), o.words())
 	case modeBitmap:
 		p.toBitmap(s)
-		s.n = bitmapOr(s.tab, o.tab)
+		s.n = bitmapOr(s.words(), o.words())
 	default:
 		for _, k := range o.exact() {
 			if k != 0 {
@@ -234,7 +260,7 @@ func (p *setPool) union(s, o *dset, ip bool) {
 // An estimate is never below limit+1, the count at which sketching began.
 func (p *setPool) count(s *dset) (float64, bool) {
 	if s.mode == modeSketch {
-		return math.Max(math.Round(sketchEstimate(s.tab)), float64(p.limit)+1), true
+		return math.Max(math.Round(sketchEstimate(s.words())), float64(p.limit)+1), true
 	}
 	return float64(s.n), false
 }

@@ -15,7 +15,7 @@ import "github.com/netguardian/netguardian/sdk"
 // groups the events by address with a stable counting sort and applies
 // each address's events in a row: the record and its set tables are loaded
 // once per flush instead of once per packet, and the records are visited
-// in index order (the slab's order).
+// in address-index order.
 //
 // This is exact: an address's events keep their processing (time) order,
 // which is all the order-dependent parts of a record (first/last packet,
@@ -111,10 +111,6 @@ func (a *Aggregator) flush() {
 	for i := 0; i < len(sorted); {
 		idx := sorted[i].idx
 		x := a.rec(idx, 0)
-		if !x.used {
-			x.used = true
-			a.dirty[0] = append(a.dirty[0], idx)
-		}
 		for ; i < len(sorted) && sorted[i].idx == idx; i++ {
 			a.apply(x, &sorted[i])
 		}
@@ -126,17 +122,17 @@ func (a *Aggregator) flush() {
 func (a *Aggregator) apply(x *acc, ev *event) {
 	switch ev.kind & evKindMask {
 	case evIn:
-		x.c[cInPackets]++
-		x.c[cInBytes] += uint64(ev.length)
+		x.inc(cInPackets, 1)
+		x.b[cInBytes] += uint64(ev.length)
 		if ev.kind&evInRST != 0 {
-			x.c[cInRST]++
+			x.inc(cInRST, 1)
 		}
 		if ev.kind&evInUnreach != 0 {
-			x.c[cInUnreach]++
+			x.inc(cInUnreach, 1)
 		}
 		return
 	case evHandshake:
-		x.c[cHandshakes]++
+		x.inc(cHandshakes, 1)
 		x.hsSum.addU64(uint64(ev.ts))
 		return
 	}
@@ -144,31 +140,31 @@ func (a *Aggregator) apply(x *acc, ev *event) {
 	x.out(ev.ts, ev.length)
 	switch ev.proto {
 	case sdk.ProtoTCP:
-		x.c[cTCP]++
-		x.c[cTCPBytes] += uint64(ev.length)
+		x.inc(cTCP, 1)
+		x.b[cTCPBytes] += uint64(ev.length)
 		if !frag {
 			f := ev.tcpFlags
 			if f&sdk.TCPSyn != 0 {
 				if f&sdk.TCPAck != 0 {
-					x.c[cSYNACK]++
+					x.inc(cSYNACK, 1)
 				} else {
-					x.c[cSYN]++
+					x.inc(cSYN, 1)
 				}
 			}
-			x.c[cFIN] += uint64(f & sdk.TCPFin)
-			x.c[cRST] += uint64(f&sdk.TCPRst) >> 2
-			x.c[cPSH] += uint64(f&sdk.TCPPsh) >> 3
-			x.c[cACK] += uint64(f&sdk.TCPAck) >> 4
+			x.inc(cFIN, uint32(f&sdk.TCPFin))
+			x.inc(cRST, uint32(f&sdk.TCPRst)>>2)
+			x.inc(cPSH, uint32(f&sdk.TCPPsh)>>3)
+			x.inc(cACK, uint32(f&sdk.TCPAck)>>4)
 		}
 	case sdk.ProtoUDP:
-		x.c[cUDP]++
-		x.c[cUDPBytes] += uint64(ev.length)
+		x.inc(cUDP, 1)
+		x.b[cUDPBytes] += uint64(ev.length)
 	case sdk.ProtoICMP, sdk.ProtoICMPv6:
-		x.c[cICMP]++
-		x.c[cICMPBytes] += uint64(ev.length)
+		x.inc(cICMP, 1)
+		x.b[cICMPBytes] += uint64(ev.length)
 	}
 	if sdk.PacketFlags(ev.flags)&sdk.PacketDNSQuery != 0 {
-		x.c[cDNS]++
+		x.inc(cDNS, 1)
 	}
 	a.pool.add(&x.dstIPs, ev.key, true)
 	if !frag && (ev.proto == sdk.ProtoTCP || ev.proto == sdk.ProtoUDP) {

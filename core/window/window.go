@@ -148,14 +148,23 @@ type Aggregator struct {
 	open  []bool
 	start []int64
 
-	// sources: address → index into addrs and the slabs of records (one
-	// slab per level, so the base level's records, the only ones touched
-	// per packet, are contiguous; in chunks so they never move)
+	// sources: address → index into addrs. Records are per level and
+	// dense: a level holds records only for the sources active in its open
+	// period, numbered in order of first use (slot maps a source to its
+	// record, dirty maps a record back to its source). Records live in
+	// chunks shared by all levels through a free list, so a level that
+	// closes hands its chunks, one by one as they are merged, to the next
+	// level: memory follows the records that are live, not sources × levels.
 	index  addrIndex
 	recent [2]recent
 	addrs  [][16]byte
-	slab   [][][]acc // [level][chunk][source & chunk mask]
-	dirty  [][]int32 // per level: sources with a non-empty record
+	slot   [][]int32 // [level][source]: record number + 1, 0 = none
+	dirty  [][]int32 // [level][record]: its source
+	slab   [][][]acc // [level][chunk][record & chunk mask]
+	chunks [][]acc   // free chunks, cleared
+	inUse  int       // chunks held by the levels
+	peak   int       // most chunks in use since the longest window opened
+	order  []int32   // closeLevel's records sorted by address
 
 	pool    setPool
 	hs      *hsTable
@@ -202,8 +211,9 @@ func New(opts Options, emit func(*sdk.FeatureBatch) error) (*Aggregator, error) 
 		maxSrc:   cmp0(opts.MaxSources, DefaultMaxSources),
 		open:     make([]bool, len(sizes)),
 		start:    make([]int64, len(sizes)),
-		slab:     make([][][]acc, len(sizes)),
+		slot:     make([][]int32, len(sizes)),
 		dirty:    make([][]int32, len(sizes)),
+		slab:     make([][][]acc, len(sizes)),
 		wm:       math.MinInt64,
 		recent:   [2]recent{{idx: -1}, {idx: -1}},
 		hs:       newHSTable(cmp0(opts.MaxPendingHandshakes, DefaultMaxPendingHandshakes)),
@@ -242,8 +252,10 @@ func (a *Aggregator) Stats() Stats {
 	s.Partial = slices.Clone(s.Partial)
 	s.Buffered = a.buf.len()
 	s.ActiveSources = len(a.addrs)
-	s.PendingHandshakes = len(a.hs.idx)
-	s.HandshakesEvicted = a.hs.evicted
+	if a.hs != nil { // nil once Close has released it (a.stats has its last counts)
+		s.PendingHandshakes = len(a.hs.idx)
+		s.HandshakesEvicted = a.hs.evicted
+	}
 	if a.refused != nil {
 		s.SourcesDropped = uint64(math.Round(sketchEstimate(a.refused)))
 	}
@@ -384,6 +396,15 @@ func (a *Aggregator) Close() error {
 	}
 	a.wm = max(a.wm, a.maxTs)
 	a.release()
+	// No packet will be processed again: release the reorder buffer and
+	// the handshake table before the last windows are emitted, so their
+	// memory can serve the batches.
+	if a.err == nil {
+		a.buf = reorder{}
+		a.stats.PendingHandshakes = len(a.hs.idx)
+		a.stats.HandshakesEvicted = a.hs.evicted
+		a.hs = nil
+	}
 	a.closeBefore(a.wm)
 	for l := range a.sizes {
 		if a.err == nil && a.open[l] {
@@ -432,21 +453,47 @@ func (a *Aggregator) register(addr *[16]byte, h uint64) int32 {
 	}
 	i := int32(len(a.addrs))
 	a.addrs = append(a.addrs, *addr)
-	if int(i)>>chunkBits == len(a.slab[0]) {
-		for l := range a.slab {
-			a.slab[l] = append(a.slab[l], make([]acc, 1<<chunkBits))
-		}
+	for l := range a.slot {
+		a.slot[l] = append(a.slot[l], 0)
 	}
 	a.index.insert(addr, h, i, a.addrs)
 	return i
 }
 
-// chunkBits: the slab grows by 2^chunkBits sources at a time.
+// chunkBits: records are allocated 2^chunkBits at a time.
 const chunkBits = 8
 
-// rec returns source i's record of level l.
+// rec returns source i's record of level l, creating it (empty) if the
+// source has none in the open period.
 func (a *Aggregator) rec(i int32, l int) *acc {
-	return &a.slab[l][i>>chunkBits][i&(1<<chunkBits-1)]
+	p := a.slot[l][i] - 1
+	if p < 0 {
+		p = int32(len(a.dirty[l]))
+		if int(p)>>chunkBits == len(a.slab[l]) {
+			a.slab[l] = append(a.slab[l], a.chunk())
+		}
+		a.dirty[l] = append(a.dirty[l], i)
+		a.slot[l][i] = p + 1
+	}
+	return a.record(l, p)
+}
+
+// record returns record p of level l.
+func (a *Aggregator) record(l int, p int32) *acc {
+	return &a.slab[l][p>>chunkBits][p&(1<<chunkBits-1)]
+}
+
+// chunk returns a cleared chunk of records, from the free list if it has one.
+func (a *Aggregator) chunk() []acc {
+	a.inUse++
+	a.peak = max(a.peak, a.inUse)
+	if n := len(a.chunks); n > 0 {
+		c := a.chunks[n-1]
+		a.chunks[n-1] = nil
+		a.chunks = a.chunks[:n-1]
+		return c
+	}
+	return make([]acc, 1<<chunkBits)
 }
 
 // enter opens the periods containing ts, closing those that end before.
@@ -537,9 +584,13 @@ func (a *Aggregator) closeLevel(l int, partial bool) {
 	start, size := a.start[l], a.sizes[l]
 	a.open[l] = false
 	list := a.dirty[l]
-	a.dirty[l] = list[:0]
 	if len(list) > 0 {
-		slices.SortFunc(list, func(x, y int32) int { return compareAddr(&a.addrs[x], &a.addrs[y]) })
+		order := a.order[:0]
+		for p := range list {
+			order = append(order, int32(p))
+		}
+		a.order = order
+		slices.SortFunc(order, func(x, y int32) int { return compareAddr(&a.addrs[list[x]], &a.addrs[list[y]]) })
 		nf := len(featureNames)
 		vals := make([]float64, len(list)*nf)
 		batch := &sdk.FeatureBatch{
@@ -549,29 +600,42 @@ func (a *Aggregator) closeLevel(l int, partial bool) {
 			Rows:          make([]sdk.FeatureRow, len(list)),
 		}
 		st, en := time.Unix(0, start).UTC(), time.Unix(0, start+size).UTC()
-		for j, i := range list {
-			x := a.rec(i, l)
+		for j, p := range order {
+			x := a.record(l, p)
 			v := vals[j*nf : (j+1)*nf : (j+1)*nf]
 			flags := a.pool.values(x, a.secs[l], v)
 			if partial {
 				flags |= sdk.WindowPartial
 			}
 			batch.Rows[j] = sdk.FeatureRow{
-				Src:    netip.AddrFrom16(a.addrs[i]).Unmap(),
+				Src:    netip.AddrFrom16(a.addrs[list[p]]).Unmap(),
 				Start:  st,
 				End:    en,
 				Flags:  flags,
 				Values: v,
 			}
+		}
+		// Fold into the next level in record order, freeing each chunk
+		// as soon as its records are merged, so the next level can reuse
+		// it while it grows.
+		for p, i := range list {
+			x := a.record(l, int32(p))
 			if l+1 < n {
-				y := a.rec(i, l+1)
-				if !y.used {
-					y.used = true
-					a.dirty[l+1] = append(a.dirty[l+1], i)
-				}
-				a.pool.merge(y, x)
+				a.pool.merge(a.rec(i, l+1), x)
 			}
 			a.pool.clear(x)
+			a.slot[l][i] = 0
+			if p&(1<<chunkBits-1) == 1<<chunkBits-1 || p == len(list)-1 {
+				c := p >> chunkBits
+				a.chunks = append(a.chunks, a.slab[l][c])
+				a.inUse--
+				a.slab[l][c] = nil
+			}
+		}
+		a.slab[l] = a.slab[l][:0]
+		a.dirty[l] = list[:0]
+		if a.closed && l == n-1 {
+			a.releaseRecords()
 		}
 		a.stats.Windows[l] += uint64(len(list))
 		if partial {
@@ -585,8 +649,32 @@ func (a *Aggregator) closeLevel(l int, partial bool) {
 		// The longest window closed: no record is open any more.
 		a.index.reset()
 		a.addrs = a.addrs[:0]
+		for l := range a.slot {
+			a.slot[l] = a.slot[l][:0]
+		}
+		// Keep the free chunks this period needed, not an older burst's.
+		clear(a.chunks[min(a.peak, len(a.chunks)):])
+		a.chunks = a.chunks[:min(a.peak, len(a.chunks))]
+		a.peak = a.inUse
+		if a.closed {
+			a.releaseRecords()
+		}
 		a.recent = [2]recent{{idx: -1}, {idx: -1}}
 	}
+}
+
+// releaseRecords drops the storage of records, sets, events and sources
+// once Close has closed the longest window: the aggregator holds no record
+// any more and will never hold one again.
+func (a *Aggregator) releaseRecords() {
+	a.chunks, a.order = nil, nil
+	for l := range a.slab {
+		a.slab[l], a.slot[l], a.dirty[l] = nil, nil, nil
+	}
+	a.pool.blocks = [len(a.pool.blocks)][][]uint64{}
+	a.ev.q, a.ev.sorted, a.ev.count = nil, nil, nil
+	a.index = addrIndex{}
+	a.addrs = nil
 }
 
 // compareAddr orders addresses as netip.Addr.Compare orders them unmapped:
