@@ -9,7 +9,7 @@ GOFLAGS_BUILD ?= -trimpath
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-.PHONY: all build web run test bench fuzz proto deps clean fmt vet
+.PHONY: all build web run test bench fuzz model proto deps clean fmt vet
 
 all: build
 
@@ -68,6 +68,11 @@ proto:
 		--go_out=sdk/proto --go_opt=paths=source_relative \
 		--go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative \
 		sdk/proto/netguardian/v1/netguardian.proto
+
+# model retrains the bundled XGBoost detector from labeled captures (needs
+# editcap and Debian's python3-xgboost; see plugins/detector-xgboost/training).
+model: build
+	plugins/detector-xgboost/training/make_model.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')

@@ -119,12 +119,11 @@ detector "portscan" {
 }
 
 # Scores 30s and 180s windows with the bundled XGBoost model
-# (plugins/detector-xgboost; the model and its evaluation are in its model/).
-# Uncomment once bin/plugins/detector-xgboost is built with a model.
-#
-# detector "xgboost" {
-#   plugin = "detector-xgboost"
-# }
+# (plugins/detector-xgboost; the model and its evaluation report are in
+# its model/ folder, and `make model` retrains it).
+detector "xgboost" {
+  plugin = "detector-xgboost"
+}
 
 # No sink: recent history is kept in memory, which is what the API serves.
 # examples/configs/postgres-sink.hcl stores everything in PostgreSQL.

@@ -283,3 +283,37 @@ func BenchmarkAnalyzeRSS100kSources(b *testing.B) {
 	b.ReportMetric(float64(rep.Sources), "sources")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 }
+
+// The third-party port-scan detector and the bundled XGBoost detector, both
+// in one config, flag the same scanner in the same run.
+func TestBothDetectorsFlagTheScanner(t *testing.T) {
+	path := writeConfig(t, `
+detector "portscan" {
+  plugin = "detector-portscan"
+}
+detector "xgboost" {
+  plugin = "detector-xgboost"
+}`)
+	stdout, stderr, code := run(t, "analyze", "-json", "-config", path, sharedData(t, "generated/port_scan.pcap"))
+	if code != 0 {
+		t.Fatalf("analyze exit %d: %s", code, stderr)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]int{}
+	for _, a := range rep.Alerts {
+		if a.Src == "10.99.0.28" && a.Label == "port_scan" {
+			for d, n := range a.Detectors {
+				by[d] += n
+			}
+		} else if a.Src != "10.99.0.28" {
+			t.Errorf("alert for a source other than the scanner: %+v", a)
+		}
+	}
+	if by["portscan"] == 0 || by["xgboost"] == 0 {
+		t.Fatalf("port_scan alerts for 10.99.0.28 by detector = %v, want both detectors; report alerts: %+v", by, rep.Alerts)
+	}
+	t.Logf("port_scan alerts for 10.99.0.28: %v", by)
+}

@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 		{filepath.Join(pluginDir, "capture-pcap"), "../../plugins/capture-pcap"},
 		{filepath.Join(pluginDir, "testplugin"), "../../core/host/testdata/testplugin"},
 		{filepath.Join(pluginDir, "detector-portscan"), "../../examples/detector-portscan"},
+		{filepath.Join(pluginDir, "detector-xgboost"), "../../plugins/detector-xgboost"},
 	}
 	for _, b := range builds {
 		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {

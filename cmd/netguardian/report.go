@@ -31,9 +31,10 @@ type report struct {
 }
 
 type alertTally struct {
-	count    int
-	maxScore float64
-	windows  map[time.Duration]int
+	count     int
+	maxScore  float64
+	windows   map[time.Duration]int
+	detectors map[string]int
 }
 
 func newReport() *report {
@@ -99,12 +100,13 @@ func (r *report) AppendAlerts(_ context.Context, alerts []sdk.Alert) error {
 		}
 		t := bySrc[a.Src]
 		if t == nil {
-			t = &alertTally{windows: map[time.Duration]int{}}
+			t = &alertTally{windows: map[time.Duration]int{}, detectors: map[string]int{}}
 			bySrc[a.Src] = t
 		}
 		t.count++
 		t.maxScore = math.Max(t.maxScore, a.Score)
 		t.windows[a.Window]++
+		t.detectors[a.Detector]++
 	}
 	return nil
 }
@@ -142,6 +144,8 @@ type AlertLine struct {
 	Count    int            `json:"count"`
 	MaxScore float64        `json:"max_score"`
 	Windows  map[string]int `json:"windows"`
+	// Detectors counts the alerts by the detector block that raised them.
+	Detectors map[string]int `json:"detectors"`
 }
 
 func (r *report) finish(st pipeline.Stats, elapsed time.Duration) Report {
@@ -180,7 +184,7 @@ func (r *report) finish(st pipeline.Stats, elapsed time.Duration) Report {
 			for d, n := range t.windows {
 				w[d.String()] = n
 			}
-			out.Alerts = append(out.Alerts, AlertLine{Label: label, Src: src.String(), Count: t.count, MaxScore: t.maxScore, Windows: w})
+			out.Alerts = append(out.Alerts, AlertLine{Label: label, Src: src.String(), Count: t.count, MaxScore: t.maxScore, Windows: w, Detectors: t.detectors})
 		}
 	}
 	sort.Slice(out.Alerts, func(i, j int) bool {
@@ -228,9 +232,9 @@ func (r Report) writeText(w io.Writer) {
 	if len(r.Alerts) == 0 {
 		fmt.Fprintln(tw, "\nAlerts\tnone")
 	} else {
-		fmt.Fprintln(tw, "\nAlert label\tSource\tAlerts\tMax score\tWindows")
+		fmt.Fprintln(tw, "\nAlert label\tSource\tAlerts\tMax score\tWindows\tDetectors")
 		for _, a := range r.Alerts {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%v\n", a.Label, a.Src, a.Count, a.MaxScore, a.Windows)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%v\t%v\n", a.Label, a.Src, a.Count, a.MaxScore, a.Windows, a.Detectors)
 		}
 	}
 	_ = tw.Flush()

@@ -97,8 +97,8 @@ func TestRepoConfig(t *testing.T) {
 	if c.API.Listen != "127.0.0.1:5000" || c.API.Token != "" {
 		t.Errorf("api = %v", c.API)
 	}
-	if len(c.Captures) != 1 || len(c.Detectors) != 1 || len(c.Sinks) != 0 {
-		t.Fatalf("plugins: %d captures, %d detectors, %d sinks; want 1, 1, 0", len(c.Captures), len(c.Detectors), len(c.Sinks))
+	if len(c.Captures) != 1 || len(c.Detectors) != 2 || len(c.Sinks) != 0 {
+		t.Fatalf("plugins: %d captures, %d detectors, %d sinks; want 1, 2, 0", len(c.Captures), len(c.Detectors), len(c.Sinks))
 	}
 	if d := c.Detectors[0]; d.Name != "portscan" || d.Plugin != "detector-portscan" || !d.Enabled {
 		t.Errorf("detector = %+v", d)

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netguardian/netguardian/sdk"
+)
+
+// version is the plugin's version, reported by Describe.
+const version = "1.0.0"
+
+// config is the plugin's config block; its tags are the schema (sdk.SchemaOf)
+// and its values in defaultConfig the defaults.
+type config struct {
+	Model       string            `ng:"model" help:"path of an XGBoost JSON model (booster.save_model(\"model.json\")); default: the model embedded in the plugin"`
+	Labels      string            `ng:"labels" help:"path of the model's labels.json; default: the embedded labels, or labels.json next to model when model is set"`
+	MinScore    float64           `ng:"min_score" help:"lowest probability of the top (non-benign) class that raises an alert, in (0, 1]"`
+	Severities  map[string]string `ng:"severities" help:"severity per label (low, medium, high, critical); labels left out keep their defaults"`
+	Windows     []float64         `ng:"windows" help:"window sizes to score, in seconds (5, 30 or 180)"`
+	TopFeatures int               `ng:"top_features" help:"how many features explain each alert (Saabas contributions), 0 for none"`
+}
+
+// defaultMinScore comes from the benign false-positive analysis in
+// model/REPORT.md.
+const defaultMinScore = 0.88
+
+// defaultSeverities are the severities of the shipped model's labels.
+// Labels of other models default to medium.
+var defaultSeverities = map[string]string{
+	"port_scan":         "medium",
+	"syn_flood":         "high",
+	"udp_flood":         "high",
+	"icmp_flood":        "medium",
+	"brute_force":       "high",
+	"slow_dos":          "high",
+	"dns_amplification": "high",
+	"dns_tunnel":        "high",
+	"data_exfiltration": "critical",
+}
+
+func defaultConfig() config {
+	sev := make(map[string]string, len(defaultSeverities))
+	for k, v := range defaultSeverities {
+		sev[k] = v
+	}
+	return config{MinScore: defaultMinScore, Severities: sev, Windows: []float64{30, 180}, TopFeatures: 5}
+}
+
+// state is everything Configure decides; Detect reads it without locks.
+type state struct {
+	model      *model
+	minScore   float64
+	severities map[string]sdk.Severity
+	windows    []time.Duration
+	topK       int
+	// describe lists the features Detect asks for: the model's, plus
+	// packets_total when the model does not use it (rows without packets
+	// of their own are skipped).
+	describe []string
+}
+
+// detector is the plugin.
+type detector struct {
+	st atomic.Pointer[state]
+	mu sync.Mutex // serializes Configure
+
+	scored, skipped, alerts, batches atomic.Uint64
+}
+
+func newDetector() (*detector, error) {
+	m, err := loadEmbedded()
+	if err != nil {
+		return nil, fmt.Errorf("embedded model: %w", err)
+	}
+	st, err := newState(defaultConfig(), m)
+	if err != nil {
+		return nil, fmt.Errorf("embedded model: %w", err)
+	}
+	d := &detector{}
+	d.st.Store(st)
+	return d, nil
+}
+
+func (d *detector) Describe() sdk.Info {
+	st := d.st.Load()
+	return sdk.Info{
+		Name:     "detector-xgboost",
+		Version:  version,
+		Kind:     sdk.KindDetector,
+		Config:   sdk.SchemaOf(defaultConfig()),
+		Features: slices.Clone(st.describe),
+		Windows:  slices.Clone(st.windows),
+		Labels:   st.labels(),
+	}
+}
+
+// labels is the label set minus the benign class.
+func (st *state) labels() []string {
+	out := make([]string, 0, len(st.model.classes)-1)
+	for i, c := range st.model.classes {
+		if i != st.model.benign {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (d *detector) Configure(_ context.Context, c sdk.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg := defaultConfig()
+	// Severities given in the config are merged over the defaults: Decode
+	// unmarshals a JSON object into the existing map.
+	if err := c.Decode(&cfg); err != nil {
+		return err
+	}
+	var m *model
+	var err error
+	switch {
+	case cfg.Model != "":
+		m, err = loadModelFiles(cfg.Model, cfg.Labels)
+	case cfg.Labels != "":
+		return fmt.Errorf("labels: set only together with model (the embedded model comes with its own labels)")
+	default:
+		m, err = loadEmbedded()
+	}
+	if err != nil {
+		return err
+	}
+	st, err := newState(cfg, m)
+	if err != nil {
+		return err
+	}
+	for _, w := range st.windows {
+		if len(m.windows) > 0 && !slices.Contains(m.windows, w.Seconds()) {
+			sdk.Logger().Warn("model was not trained on this window size; scores may be unreliable",
+				"window", w.String(), "trained_on", m.windows, "model", m.source)
+		}
+	}
+	d.st.Store(st)
+	sdk.Logger().Info("model loaded", "model", m.source, "sha256", m.id, "classes", len(m.classes),
+		"features", len(m.features), "min_score", st.minScore, "windows", fmt.Sprint(st.windows))
+	return nil
+}
+
+// newState validates cfg against model m.
+func newState(cfg config, m *model) (*state, error) {
+	if math.IsNaN(cfg.MinScore) || cfg.MinScore <= 0 || cfg.MinScore > 1 {
+		return nil, fmt.Errorf("min_score: %v is not in (0, 1]", cfg.MinScore)
+	}
+	if cfg.TopFeatures < 0 {
+		return nil, fmt.Errorf("top_features: %d is negative", cfg.TopFeatures)
+	}
+	if len(cfg.Windows) == 0 {
+		return nil, fmt.Errorf("windows: empty; list at least one window size in seconds (5, 30, 180)")
+	}
+	st := &state{model: m, minScore: cfg.MinScore, topK: cfg.TopFeatures, severities: map[string]sdk.Severity{}}
+	for _, s := range cfg.Windows {
+		w := time.Duration(s * float64(time.Second))
+		if !slices.Contains(sdk.WindowSizes, w) {
+			return nil, fmt.Errorf("windows: %v s is not a window size the core computes (%s)", s, windowList())
+		}
+		if !slices.Contains(st.windows, w) {
+			st.windows = append(st.windows, w)
+		}
+	}
+	slices.Sort(st.windows)
+	labels := st.labels()
+	for _, l := range labels {
+		st.severities[l] = sdk.SeverityMedium
+		if s, ok := defaultSeverities[l]; ok {
+			st.severities[l] = sdk.Severity(s)
+		}
+	}
+	keys := make([]string, 0, len(cfg.Severities))
+	for k := range cfg.Severities {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, l := range keys {
+		v := cfg.Severities[l]
+		sev, ok := sdk.ParseSeverity(v)
+		if !ok {
+			return nil, fmt.Errorf("severities: %q for label %q is not one of low, medium, high, critical", v, l)
+		}
+		if _, known := st.severities[l]; !known {
+			if _, isDefault := defaultSeverities[l]; isDefault && cfg.Severities[l] == defaultSeverities[l] {
+				continue // a default for a label this model does not have
+			}
+			return nil, fmt.Errorf("severities: the model has no label %q (its labels: %s)", l, strings.Join(labels, ", "))
+		}
+		st.severities[l] = sev
+	}
+	st.describe = slices.Clone(m.features)
+	if !slices.Contains(st.describe, sdk.FeaturePackets) {
+		st.describe = append(st.describe, sdk.FeaturePackets)
+	}
+	return st, nil
+}
+
+func windowList() string {
+	var s []string
+	for _, w := range sdk.WindowSizes {
+		s = append(s, fmt.Sprint(w.Seconds()))
+	}
+	return strings.Join(s, ", ")
+}
+
+// details is the JSON stored with each alert:
+//
+//	{"model": "<sha256 prefix>", "probabilities": {"<class>": p, ...},
+//	 "explanation": "saabas", "bias_margin": b}
+//
+// It is written by appendDetails (classes in model order, no reflection);
+// the struct documents the format and reads it back in tests.
+type details struct {
+	Model         string             `json:"model"`
+	Probabilities map[string]float64 `json:"probabilities"`
+	Explanation   string             `json:"explanation,omitempty"`
+	Bias          float64            `json:"bias_margin"`
+}
+
+// appendDetails writes the details of one alert. keys are the classes,
+// already quoted as JSON strings.
+func appendDetails(buf []byte, model string, keys [][]byte, probs []float64, explained bool, bias float64) []byte {
+	buf = append(buf, `{"model":"`...)
+	buf = append(buf, model...) // hex digits: no escaping needed
+	buf = append(buf, `","probabilities":{`...)
+	for k, key := range keys {
+		if k > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, key...)
+		buf = append(buf, ':')
+		buf = appendFloat(buf, probs[k])
+	}
+	buf = append(buf, '}')
+	if explained {
+		buf = append(buf, `,"explanation":"saabas","bias_margin":`...)
+		buf = appendFloat(buf, bias)
+	}
+	return append(buf, '}')
+}
+
+// appendFloat writes v rounded to 6 decimals; JSON has no NaN or Inf, so
+// those become null.
+func appendFloat(buf []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(buf, "null"...)
+	}
+	return strconv.AppendFloat(buf, math.Round(v*1e6)/1e6, 'g', -1, 64)
+}
+
+func (d *detector) Detect(_ context.Context, b *sdk.FeatureBatch) ([]sdk.Alert, error) {
+	st := d.st.Load()
+	d.batches.Add(1)
+	if !slices.Contains(st.windows, b.Window) || len(b.Rows) == 0 {
+		return nil, nil
+	}
+	m := st.model
+	vec := sdk.NewVector(b, m.features...)
+	pk := b.Index(sdk.FeaturePackets)
+	rows := make([][]float64, 0, len(b.Rows))
+	idx := make([]int, 0, len(b.Rows))
+	flat := make([]float64, len(b.Rows)*len(m.features))
+	for i, r := range b.Rows {
+		// A window with no packets of the source's own (it was only seen
+		// as a destination) is not scored: every class is about what a
+		// source sends. Training drops these windows too.
+		if pk >= 0 && pk < len(r.Values) && r.Values[pk] == 0 {
+			d.skipped.Add(1)
+			continue
+		}
+		row := flat[len(rows)*len(m.features) : (len(rows)+1)*len(m.features) : (len(rows)+1)*len(m.features)]
+		for k := range m.features {
+			row[k] = vec.Get(r, k)
+		}
+		rows = append(rows, row)
+		idx = append(idx, i)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	probs, err := m.m.PredictProba(rows)
+	if err != nil {
+		return nil, fmt.Errorf("score %d rows of the %s batch: %w", len(rows), b.Window, err)
+	}
+	d.scored.Add(uint64(len(rows)))
+	var alerts []sdk.Alert
+	for j, p := range probs {
+		top, second := top2(p)
+		if top == m.benign || p[top] < st.minScore {
+			continue
+		}
+		label := m.classes[top]
+		a := sdk.NewAlert(idx[j], label, p[top])
+		a.Severity = st.severities[label]
+		a.RunnerUp, a.RunnerUpScore = m.classes[second], p[second]
+		bias := 0.0
+		if st.topK > 0 {
+			contrib := m.m.Contributions(rows[j], top)
+			a.TopFeatures = topFeatures(m.features, rows[j], contrib, st.topK)
+			bias = contrib[len(contrib)-1]
+		}
+		a.Details = appendDetails(nil, m.id, m.quoted, p, st.topK > 0, bias)
+		alerts = append(alerts, a)
+	}
+	d.alerts.Add(uint64(len(alerts)))
+	return alerts, nil
+}
+
+// top2 returns the indexes of the largest and second largest values.
+func top2(p []float64) (int, int) {
+	first, second := 0, -1
+	for k := 1; k < len(p); k++ {
+		switch {
+		case p[k] > p[first]:
+			first, second = k, first
+		case second < 0 || p[k] > p[second]:
+			second = k
+		}
+	}
+	if second < 0 {
+		second = first
+	}
+	return first, second
+}
+
+// topFeatures returns up to k features with the largest positive
+// contributions to the predicted class's margin, strongest first.
+func topFeatures(names []string, row, contrib []float64, k int) []sdk.FeatureValue {
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return contrib[order[a]] > contrib[order[b]] })
+	var out []sdk.FeatureValue
+	for _, i := range order {
+		if len(out) == k || contrib[i] <= 0 {
+			break
+		}
+		out = append(out, sdk.FeatureValue{Name: names[i], Value: row[i], Weight: contrib[i]})
+	}
+	return out
+}
+
+// Stats reports counters to the core's /api/health.
+func (d *detector) Stats() sdk.Stats {
+	st := d.st.Load()
+	return sdk.Stats{
+		Healthy: true,
+		Message: fmt.Sprintf("model %s (%s), %d classes", st.model.source, st.model.id, len(st.model.classes)),
+		Counters: map[string]uint64{
+			"batches": d.batches.Load(), "rows_scored": d.scored.Load(),
+			"rows_skipped_no_packets": d.skipped.Load(), "alerts": d.alerts.Load(),
+		},
+	}
+}
