@@ -22,7 +22,10 @@ import (
 
 func sharedData(t testing.TB, rel string) string {
 	t.Helper()
-	p := abs(t.(*testing.T), filepath.Join("..", "shared", "data", rel))
+	p, err := filepath.Abs(filepath.Join(repoRoot, "..", "shared", "data", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("shared capture %s not available (%v); it lives beside the repository in shared/data", rel, err)
 	}

@@ -85,6 +85,21 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// parseConfigB is parseConfig for benchmarks.
+func parseConfigB(b *testing.B, body string) *config.Config {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "netguardian.hcl")
+	src := fmt.Sprintf("sensor {\n  name = \"test\"\n  plugin_dir = %q\n}\n%s", pluginDir, body)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	return cfg
+}
+
 // parseConfig parses an in-memory config for in-process sensor tests.
 func parseConfig(t *testing.T, body string) *config.Config {
 	t.Helper()

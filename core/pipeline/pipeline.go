@@ -75,11 +75,20 @@ type detectorStage struct {
 	p       *host.Plugin
 	windows map[time.Duration]bool
 	names   []string
-	in      chan *sdk.FeatureBatch
+	in      chan closedWindows
 	calls   atomic.Uint64
 	alerts  atomic.Uint64
 	fails   atomic.Uint64
-	latency *latencyHist
+	latency *latencyHist // one Detect call
+	// closeToAlert runs from the windows closing to the detector's answer
+	// being recorded (queueing included): how stale an alert is.
+	closeToAlert *latencyHist
+}
+
+// closedWindows is a detector's input: windows of one size and when they closed.
+type closedWindows struct {
+	batch    *sdk.FeatureBatch
+	closedAt time.Time
 }
 
 type sinkStage struct {
@@ -113,7 +122,7 @@ func New(cfg Config) (*Pipeline, error) {
 				return nil, fmt.Errorf("detector %q asks for unknown feature %q (feature schema version %d knows: %v)", d.Name(), f, sdk.FeatureSchemaVersion, sdk.Features)
 			}
 		}
-		st := &detectorStage{p: d, windows: map[time.Duration]bool{}, names: info.Features, in: make(chan *sdk.FeatureBatch, cfg.QueueDepth), latency: newLatencyHist()}
+		st := &detectorStage{p: d, windows: map[time.Duration]bool{}, names: info.Features, in: make(chan closedWindows, cfg.QueueDepth), latency: newLatencyHist(), closeToAlert: newLatencyHist()}
 		if len(st.names) == 0 {
 			st.names = sdk.Features
 		}
@@ -354,9 +363,10 @@ func (p *Pipeline) emitWindows(b *sdk.FeatureBatch) error {
 			}
 		}
 	}
+	closed := time.Now()
 	for _, d := range p.detectors {
 		if d.windows[b.Window] {
-			d.in <- project(b, d.names)
+			d.in <- closedWindows{project(b, d.names), closed}
 		}
 	}
 	return nil
@@ -385,7 +395,8 @@ func project(b *sdk.FeatureBatch, names []string) *sdk.FeatureBatch {
 }
 
 func (p *Pipeline) runDetector(ctx context.Context, d *detectorStage) {
-	for b := range d.in {
+	for w := range d.in {
+		b := w.batch
 		start := time.Now()
 		alerts, err := d.p.Detect(ctx, b, p.cfg.DetectTimeout)
 		d.latency.observe(time.Since(start))
@@ -412,6 +423,7 @@ func (p *Pipeline) runDetector(ctx context.Context, d *detectorStage) {
 		d.alerts.Add(uint64(len(alerts)))
 		p.stats.alerts.Add(uint64(len(alerts)))
 		p.recordAlerts(ctx, alerts)
+		d.closeToAlert.observe(time.Since(w.closedAt))
 	}
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,9 @@ type DetectorStats struct {
 	Queue    int    `json:"queue"`
 	// Latency of Detect calls: buckets are upper bounds in seconds.
 	Latency Histogram `json:"latency"`
+	// CloseToAlert runs from windows closing to their alerts being
+	// recorded and published, for batches that raised alerts.
+	CloseToAlert Histogram `json:"close_to_alert"`
 }
 
 // SinkStats are one sink stage's counters.
@@ -94,7 +98,7 @@ func (p *Pipeline) Stats() Stats {
 	as := p.agg.Stats()
 	s.Aggregator = AggregatorStats{ActiveSources: as.ActiveSources, SourcesDropped: as.SourcesDropped, PacketsDropped: as.PacketsDropped, LatePackets: as.LatePackets}
 	for _, d := range p.detectors {
-		s.Detectors = append(s.Detectors, DetectorStats{Name: d.p.Name(), Calls: d.calls.Load(), Alerts: d.alerts.Load(), Failures: d.fails.Load(), Queue: len(d.in), Latency: d.latency.snapshot()})
+		s.Detectors = append(s.Detectors, DetectorStats{Name: d.p.Name(), Calls: d.calls.Load(), Alerts: d.alerts.Load(), Failures: d.fails.Load(), Queue: len(d.in), Latency: d.latency.snapshot(), CloseToAlert: d.closeToAlert.snapshot()})
 	}
 	for _, k := range p.sinks {
 		s.Sinks = append(s.Sinks, SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load(), Latency: k.latency.snapshot()})
@@ -109,7 +113,22 @@ func (p *Pipeline) Stats() Stats {
 }
 
 // latencyBuckets are the upper bounds, in seconds, of latency histograms.
-var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Quantile returns the upper bound of the bucket holding quantile q (0..1),
+// or +Inf when it lies past the last bucket; 0 without observations.
+func (h Histogram) Quantile(q float64) float64 {
+	if h.Count == 0 {
+		return 0
+	}
+	rank := uint64(q * float64(h.Count))
+	for i, c := range h.Counts {
+		if c >= rank && c > 0 {
+			return h.Buckets[i]
+		}
+	}
+	return math.Inf(1)
+}
 
 // Histogram is a cumulative latency histogram (Prometheus style).
 type Histogram struct {
