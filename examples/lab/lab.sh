@@ -2,14 +2,14 @@
 # NetGuardian traffic lab: labeled captures made with real tools on an
 # isolated set of Linux network namespaces.
 #
-#   sudo examples/lab/lab.sh -o /work/lab-data/set1 -s 1001 -n 97
+#   sudo examples/lab/lab.sh -o ../lab-data/set1 -s 1001 -n 97
 #
 # Builds one bridge namespace and one namespace per role on 10.N.0.0/24 (no
 # default route anywhere, so no packet can leave the lab), starts nginx,
 # OpenSSH and dnsmasq on the victim, runs benign clients and attack tools
 # from Debian packages against it, captures every scenario with tcpdump on
 # the victim's interface and writes ground_truth.tsv in the format of
-# /work/shared/data/generated/ground_truth.tsv. Everything it starts is
+# ../shared/data/generated/ground_truth.tsv. Everything it starts is
 # stopped, and every namespace removed, on exit (also on Ctrl-C).
 # See examples/lab/README.md.
 set -euo pipefail

@@ -42,7 +42,7 @@ def run(cmd, cwd=None):
 
 def analyze(ng, workdir, pcap, shift):
     """Feature rows of pcap shifted by shift seconds, times shifted back."""
-    src = pcap
+    src = os.path.abspath(pcap)  # analyze runs in workdir
     if shift:
         src = os.path.join(workdir, "shifted" + os.path.splitext(pcap)[1])
         run(["editcap", "-t", str(shift), pcap, src])

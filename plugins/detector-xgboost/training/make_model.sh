@@ -5,12 +5,12 @@
 # labels.json and REPORT.md. Run from anywhere; `make model` calls it.
 #
 # Inputs (environment, with defaults):
-#   NG_GENERATED  /work/shared/data/generated   capture set "generated"
-#   NG_LAB_DATA   /work/lab-data                lab sets (examples/lab/lab.sh): one folder per set
+#   NG_GENERATED  ../shared/data/generated      capture set "generated"
+#   NG_LAB_DATA   ../lab-data                   lab sets (examples/lab/lab.sh): one folder per set
 #   NG_LAB_SETS   set1,...,set5                 which folders of NG_LAB_DATA to use
 #   NG_CV_SETS    generated,set1,set2,set3      training + cross-validation sets
 #   NG_TEST_SETS  set4,set5                     held-out test sets
-#   NG_PUBLIC     /work/shared/data/public      public captures, evaluation only (skipped if absent)
+#   NG_PUBLIC     ../shared/data/public         public captures, evaluation only (skipped if absent)
 #   NG_MODEL_OUT  <plugin>/model                where the model goes
 #   NG_GOLDEN_OUT <plugin>/testdata/windows.csv test windows with XGBoost's probabilities (Go tests)
 #   NG_KEEP_FEATURES                            if set, copy the exported features CSV (and .captures.tsv) there
@@ -20,13 +20,16 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
+# Data paths below are relative to the repository's root (the shared data
+# and the lab sets live beside the repository, not in it).
+cd "$ROOT"
 PY=/usr/bin/python3
-NG_GENERATED=${NG_GENERATED:-/work/shared/data/generated}
-NG_LAB_DATA=${NG_LAB_DATA:-/work/lab-data}
+NG_GENERATED=${NG_GENERATED:-../shared/data/generated}
+NG_LAB_DATA=${NG_LAB_DATA:-../lab-data}
 NG_LAB_SETS=${NG_LAB_SETS:-set1,set2,set3,set4,set5}
 NG_CV_SETS=${NG_CV_SETS:-generated,set1,set2,set3}
 NG_TEST_SETS=${NG_TEST_SETS:-set4,set5}
-NG_PUBLIC=${NG_PUBLIC:-/work/shared/data/public}
+NG_PUBLIC=${NG_PUBLIC:-../shared/data/public}
 NG_MODEL_OUT=${NG_MODEL_OUT:-$ROOT/plugins/detector-xgboost/model}
 NG_GOLDEN_OUT=${NG_GOLDEN_OUT:-$ROOT/plugins/detector-xgboost/testdata/windows.csv}
 

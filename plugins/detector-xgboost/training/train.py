@@ -437,7 +437,7 @@ def write_report(a, sets, cv_sets, test_sets, feats, reasons, kept_by, params, c
         "the same numbers for unshifted captures only are under *Test results*.\n")
 
     add("## Data\n")
-    add("Capture sets (`ground_truth.tsv` format of `/work/shared/data/generated/`):\n")
+    add("Capture sets (`ground_truth.tsv` format of `../shared/data/generated/`):\n")
     add("| set | folder | used for |")
     add("|---|---|---|")
     for name, d in sets.items():
