@@ -29,7 +29,7 @@ var (
 
 // buildE2E builds the netguardian command, capture-pcap and the test
 // detector next to the plugin under test.
-func buildE2E(t *testing.T) {
+func buildE2E(t testing.TB) {
 	t.Helper()
 	e2eOnce.Do(func() {
 		e2eNG = filepath.Join(buildDir, "netguardian")
