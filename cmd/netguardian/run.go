@@ -123,6 +123,7 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		},
 		QueueDepth:     cfg.Pipeline.QueueDepth,
 		DropRawPackets: cfg.Pipeline.DropRawPackets,
+		SpoolDir:       cfg.Sensor.SpoolDir,
 		Recorder:       mem,
 		OnAlert:        hooks.onAlert,
 		OnPackets:      hooks.onPackets,

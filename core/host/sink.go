@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netguardian/netguardian/core/spool"
 	"github.com/netguardian/netguardian/sdk"
 )
 
@@ -28,6 +29,10 @@ type SinkWriter struct {
 
 	// OnAck, when set before Run, gets each batch's send-to-ack latency.
 	OnAck func(time.Duration)
+
+	// spool, when set, replaces the in-memory queue (NewSpooledSinkWriter).
+	spool       *spool.Spool
+	dropPackets bool
 
 	seq      atomic.Uint64
 	acked    atomic.Uint64
@@ -51,6 +56,9 @@ func (w *SinkWriter) Write(ctx context.Context, rec sdk.Records) error {
 	if w.closed.Load() {
 		return errors.New("sink writer closed")
 	}
+	if w.spool != nil {
+		return w.writeSpool(ctx, rec)
+	}
 	rec.Seq = w.seq.Add(1)
 	select {
 	case w.in <- rec:
@@ -67,6 +75,10 @@ func (w *SinkWriter) Write(ctx context.Context, rec sdk.Records) error {
 
 // Queued returns the batches waiting in the queue and in flight.
 func (w *SinkWriter) Queued() int {
+	if w.spool != nil {
+		n, _ := w.spool.Pending()
+		return n
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.in) + len(w.pending)
@@ -92,8 +104,12 @@ func (w *SinkWriter) Close() {
 func (w *SinkWriter) Run(ctx context.Context) error {
 	defer close(w.done)
 	delay := 100 * time.Millisecond
+	session := w.session
+	if w.spool != nil {
+		session = w.sessionSpool
+	}
 	for {
-		finished, err := w.session(ctx)
+		finished, err := session(ctx)
 		if finished {
 			return nil
 		}

@@ -17,12 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/netguardian/netguardian/core/host"
+	"github.com/netguardian/netguardian/core/spool"
 	"github.com/netguardian/netguardian/core/window"
 	"github.com/netguardian/netguardian/sdk"
 )
@@ -45,6 +47,12 @@ type Config struct {
 	// DropRawPackets lets raw-packet batches for sinks be dropped (and
 	// counted) when a sink's queue is full, instead of blocking capture.
 	DropRawPackets bool
+	// SpoolDir, when set, puts each sink's queue on disk in SpoolDir/NAME:
+	// batches survive a sink outage and a restart of the core, and are
+	// deleted only once the sink acknowledged them. Empty keeps them in memory.
+	SpoolDir string
+	// SpoolMaxBytes bounds each sink's spool (default 1 GiB).
+	SpoolMaxBytes int64
 	// DetectTimeout bounds one Detect call (default 10s).
 	DetectTimeout time.Duration
 	// Live makes the aggregator close idle windows by wall clock.
@@ -69,6 +77,9 @@ type Pipeline struct {
 	sinks     []*sinkStage
 	runID     string
 	alertSeq  atomic.Uint64
+	// ctx is the downstream stages' context while Run runs (emitWindows
+	// has no context of its own: the aggregator calls it).
+	ctx context.Context
 }
 
 type detectorStage struct {
@@ -98,6 +109,7 @@ type sinkStage struct {
 	features bool
 	alerts   bool
 	frames   bool
+	spool    *spool.Spool  // nil: batches queue in memory
 	dropped  atomic.Uint64 // raw packet batches dropped
 	droppedP atomic.Uint64 // raw packets dropped
 	latency  *latencyHist  // send-to-acknowledgement time of batches
@@ -140,7 +152,23 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	for _, s := range cfg.Sinks {
 		info := s.Info()
-		st := &sinkStage{p: s, w: s.NewSinkWriter(cfg.QueueDepth, 8), frames: info.WantsFrames, latency: newLatencyHist()}
+		st := &sinkStage{p: s, frames: info.WantsFrames, latency: newLatencyHist()}
+		if cfg.SpoolDir != "" {
+			sp, rec, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, s.Name()), MaxBytes: cfg.SpoolMaxBytes})
+			if err != nil {
+				p.closeSpools()
+				return nil, fmt.Errorf("sink %q: %w", s.Name(), err)
+			}
+			if rec.Clean() {
+				p.log.Info("sink spool opened", "sink", s.Name(), "recovered", rec.String())
+			} else {
+				p.log.Warn("sink spool recovered with losses", "sink", s.Name(), "recovery", rec.String())
+			}
+			st.spool = sp
+			st.w = s.NewSpooledSinkWriter(sp, 8, cfg.DropRawPackets)
+		} else {
+			st.w = s.NewSinkWriter(cfg.QueueDepth, 8)
+		}
 		st.w.OnAck = st.latency.observe
 		for _, r := range info.Records {
 			switch r {
@@ -156,6 +184,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	agg, err := window.New(cfg.Window, p.emitWindows)
 	if err != nil {
+		p.closeSpools()
 		return nil, fmt.Errorf("windows: %w", err)
 	}
 	p.agg = agg
@@ -171,6 +200,16 @@ func (p *Pipeline) WantsFrames() bool {
 		}
 	}
 	return false
+}
+
+func (p *Pipeline) closeSpools() {
+	for _, s := range p.sinks {
+		if s.spool != nil {
+			if err := s.spool.Close(); err != nil {
+				p.log.Warn("close sink spool", "sink", s.p.Name(), "error", err)
+			}
+		}
+	}
 }
 
 func newRunID() string {
@@ -191,6 +230,8 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 		time.AfterFunc(drainTimeout, cancelDrain)
 	})
 	defer stop()
+	p.ctx = drainCtx
+	defer p.closeSpools()
 
 	var sinkWG sync.WaitGroup
 	sinkErrs := make([]error, len(p.sinks))
@@ -238,8 +279,13 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 	for _, s := range p.sinks {
 		unacked += len(s.w.Unacked())
 	}
+	for _, s := range p.sinks {
+		if s.spool != nil {
+			unacked += s.w.Queued()
+		}
+	}
 	if unacked > 0 {
-		p.log.Warn("shutdown left batches unacknowledged by sinks", "batches", unacked)
+		p.log.Warn("shutdown left batches unacknowledged by sinks (spooled ones are sent at the next start)", "batches", unacked)
 	}
 	return errors.Join(captureErr, aggErr, errors.Join(filterCanceled(sinkErrs)...))
 }
@@ -284,6 +330,16 @@ func (p *Pipeline) takePackets(ctx context.Context, c *host.Plugin, b *sdk.Packe
 			continue
 		}
 		rec := sdk.Records{Packets: b}
+		if s.spool != nil {
+			switch err := s.w.Write(ctx, rec); {
+			case errors.Is(err, host.ErrSpoolFull):
+				s.dropped.Add(1)
+				s.droppedP.Add(uint64(b.Len()))
+			case err != nil:
+				return err
+			}
+			continue
+		}
 		if !p.cfg.DropRawPackets {
 			if err := s.w.Write(ctx, rec); err != nil {
 				return err
@@ -348,7 +404,10 @@ func (p *Pipeline) emitWindows(b *sdk.FeatureBatch) error {
 	if len(b.Rows) == 0 {
 		return nil
 	}
-	ctx := context.Background()
+	ctx := p.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	b.Sensor = p.cfg.Sensor
 	p.stats.windows(b.Window).Add(uint64(len(b.Rows)))
 	if p.cfg.Recorder != nil {
