@@ -17,7 +17,8 @@ import (
 
 // The real sensor replaying an attack capture, seen in headless Chromium:
 // the packet counter rises, a chart draws, and the port scanner's alert
-// row appears. The screenshot is docs/dashboard.png.
+// row appears. With NG_UPDATE_SCREENSHOT=1 its screenshot becomes
+// docs/dashboard.png.
 func TestDashboardShowsLiveSensor(t *testing.T) {
 	if _, err := os.Stat(browsertest.DefaultChromium); err != nil {
 		t.Skipf("Chromium not installed at %s (scripts/install-deps.sh installs Debian's chromium)", browsertest.DefaultChromium)
@@ -37,6 +38,9 @@ capture "replay" {
 }
 detector "portscan" {
   plugin = "detector-portscan"
+}
+detector "xgboost" {
+  plugin = "detector-xgboost"
 }`, abs(t, "examples/pcaps/sample.pcap")))
 	cmd := exec.Command(filepath.Join(binDir, "netguardian"), "run", "-config", path)
 	stderr, err := cmd.StderrPipe()
@@ -79,7 +83,13 @@ detector "portscan" {
 		t.Fatalf("dashboard: %+v", *res)
 	}
 	t.Logf("packets %v → %v, chart %dx%d, alert %q", res.PacketsBefore, res.PacketsAfter, res.ChartWidth, res.ChartHeight, res.AlertLabel)
-	if err := os.WriteFile(filepath.Join(repoRoot, "docs", "dashboard.png"), res.Screenshot, 0o644); err != nil {
+	// NG_UPDATE_SCREENSHOT=1 refreshes the README's picture; otherwise the
+	// screenshot stays out of the work tree.
+	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	if os.Getenv("NG_UPDATE_SCREENSHOT") == "1" {
+		shot = filepath.Join(repoRoot, "docs", "dashboard.png")
+	}
+	if err := os.WriteFile(shot, res.Screenshot, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
