@@ -60,6 +60,10 @@ func (r *report) AppendFeatures(_ context.Context, b *sdk.FeatureBatch) error {
 		return nil
 	}
 	pk, by := b.Index(sdk.FeaturePackets), b.Index(sdk.FeatureBytes)
+	protoIdx := make([][2]int, len(protocolFeatures))
+	for i, pf := range protocolFeatures {
+		protoIdx[i] = [2]int{b.Index(pf.packets), b.Index(pf.bytes)}
+	}
 	for _, row := range b.Rows {
 		if r.first.IsZero() || row.Start.Before(r.first) {
 			r.first = row.Start
@@ -76,14 +80,14 @@ func (r *report) AppendFeatures(_ context.Context, b *sdk.FeatureBatch) error {
 			s.Packets += uint64(row.Values[pk])
 			s.Bytes += uint64(row.Values[by])
 		}
-		for _, pf := range protocolFeatures {
+		for i, pf := range protocolFeatures {
 			c := r.protocols[pf.name]
 			if c == nil {
 				c = &sdk.ProtocolCount{Protocol: pf.name}
 				r.protocols[pf.name] = c
 			}
-			c.Packets += uint64(row.Values[b.Index(pf.packets)])
-			c.Bytes += uint64(row.Values[b.Index(pf.bytes)])
+			c.Packets += uint64(row.Values[protoIdx[i][0]])
+			c.Bytes += uint64(row.Values[protoIdx[i][1]])
 		}
 	}
 	return nil
