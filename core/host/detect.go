@@ -20,8 +20,11 @@ func (p *Plugin) Detect(ctx context.Context, b *sdk.FeatureBatch, timeout time.D
 			return nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeout)
+		deadline, _ := cctx.Deadline()
 		alerts, err := conn.Detect(cctx, b)
-		timedOut := cctx.Err() != nil && ctx.Err() == nil
+		// The plugin side gets the same deadline and may cancel the call a
+		// moment before ours fires, so "nearly at the deadline" counts too.
+		timedOut := ctx.Err() == nil && (cctx.Err() != nil || time.Until(deadline) < 100*time.Millisecond)
 		cancel()
 		if err == nil {
 			if err := CheckAlerts(p.Info(), b, alerts); err != nil {
