@@ -146,28 +146,12 @@ func (w *SinkWriter) Unacked() []sdk.Records {
 // session runs one stream: re-sends every pending batch, then new ones.
 // It returns finished=true when the input is closed and all is acked.
 func (w *SinkWriter) session(ctx context.Context) (finished bool, err error) {
-	conn, err := w.p.Conn()
+	ss, err := w.open(ctx)
 	if err != nil {
 		return false, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := conn.OpenRecords(sctx)
-	if err != nil {
-		return false, w.crashCheck(ctx, conn, err)
-	}
-	acks := make(chan sdk.Ack, w.window)
-	ackErr := make(chan error, 1)
-	go func() {
-		for {
-			a, err := stream.Recv()
-			if err != nil {
-				ackErr <- err
-				return
-			}
-			acks <- a
-		}
-	}()
+	defer ss.cancel()
+	conn, stream, acks, ackErr := ss.conn, ss.stream, ss.acks, ss.ackErr
 	for _, rec := range w.Unacked() {
 		w.mu.Lock()
 		w.sentAt[rec.Seq] = time.Now()
@@ -205,10 +189,7 @@ func (w *SinkWriter) session(ctx context.Context) (finished bool, err error) {
 			}
 		case a := <-acks:
 			if a.Err != "" {
-				w.rejected.Add(1)
-				err := fmt.Errorf("sink %q could not store batch %d: %s", w.p.spec.Name, a.Seq, a.Err)
-				w.p.CountFailure(err)
-				return false, err // reconnect after a backoff and re-send
+				return false, w.rejectedAck(a) // reconnect after a backoff and re-send
 			}
 			w.ack(a.Seq)
 		case err := <-ackErr:
@@ -217,6 +198,51 @@ func (w *SinkWriter) session(ctx context.Context) (finished bool, err error) {
 			return false, ctx.Err()
 		}
 	}
+}
+
+// sinkStream is one open write stream to the sink, with its acks read by
+// a goroutine of its own.
+type sinkStream struct {
+	conn   *sdk.Conn
+	stream *sdk.RecordStream
+	acks   chan sdk.Ack
+	ackErr chan error
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// open starts a write stream on the current connection.
+func (w *SinkWriter) open(ctx context.Context) (*sinkStream, error) {
+	conn, err := w.p.Conn()
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := conn.OpenRecords(sctx)
+	if err != nil {
+		cancel()
+		return nil, w.crashCheck(ctx, conn, err)
+	}
+	ss := &sinkStream{conn: conn, stream: stream, acks: make(chan sdk.Ack, w.window), ackErr: make(chan error, 1), ctx: sctx, cancel: cancel}
+	go func() {
+		for {
+			a, err := stream.Recv()
+			if err != nil {
+				ss.ackErr <- err
+				return
+			}
+			ss.acks <- a
+		}
+	}()
+	return ss, nil
+}
+
+// rejectedAck counts a batch the sink could not store and returns why.
+func (w *SinkWriter) rejectedAck(a sdk.Ack) error {
+	w.rejected.Add(1)
+	err := fmt.Errorf("sink %q could not store batch %d: %s", w.p.spec.Name, a.Seq, a.Err)
+	w.p.CountFailure(err)
+	return err
 }
 
 func (w *SinkWriter) ack(seq uint64) {

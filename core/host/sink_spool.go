@@ -48,28 +48,12 @@ func (w *SinkWriter) writeSpool(ctx context.Context, rec sdk.Records) error {
 // sessionSpool runs one stream fed from the spool: it re-reads every
 // unacknowledged batch from disk, in order, then follows new ones.
 func (w *SinkWriter) sessionSpool(ctx context.Context) (finished bool, err error) {
-	conn, err := w.p.Conn()
+	ss, err := w.open(ctx)
 	if err != nil {
 		return false, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := conn.OpenRecords(sctx)
-	if err != nil {
-		return false, w.crashCheck(ctx, conn, err)
-	}
-	acks := make(chan sdk.Ack, w.window)
-	ackErr := make(chan error, 1)
-	go func() {
-		for {
-			a, err := stream.Recv()
-			if err != nil {
-				ackErr <- err
-				return
-			}
-			acks <- a
-		}
-	}()
+	defer ss.cancel()
+	conn, stream, acks, ackErr, sctx := ss.conn, ss.stream, ss.acks, ss.ackErr, ss.ctx
 	// The reader runs ahead by at most window batches.
 	records := make(chan sdk.Records)
 	readErr := make(chan error, 1)
@@ -127,10 +111,7 @@ func (w *SinkWriter) sessionSpool(ctx context.Context) (finished bool, err error
 			}
 		case a := <-acks:
 			if a.Err != "" {
-				w.rejected.Add(1)
-				err := fmt.Errorf("sink %q could not store batch %d: %s", w.p.spec.Name, a.Seq, a.Err)
-				w.p.CountFailure(err)
-				return false, err // reconnect after a backoff; the spool re-sends
+				return false, w.rejectedAck(a) // reconnect after a backoff; the spool re-sends
 			}
 			if t, ok := sent[a.Seq]; ok {
 				delete(sent, a.Seq)
