@@ -253,7 +253,7 @@ func (a *Aggregator) Stats() Stats {
 	s.Buffered = a.buf.len()
 	s.ActiveSources = len(a.addrs)
 	if a.hs != nil { // nil once Close has released it (a.stats has its last counts)
-		s.PendingHandshakes = len(a.hs.idx)
+		s.PendingHandshakes = a.hs.len()
 		s.HandshakesEvicted = a.hs.evicted
 	}
 	if a.refused != nil {
@@ -401,7 +401,7 @@ func (a *Aggregator) Close() error {
 	// memory can serve the batches.
 	if a.err == nil {
 		a.buf = reorder{}
-		a.stats.PendingHandshakes = len(a.hs.idx)
+		a.stats.PendingHandshakes = a.hs.len()
 		a.stats.HandshakesEvicted = a.hs.evicted
 		a.hs = nil
 	}
