@@ -31,6 +31,27 @@ func badParam(name, format string, args ...any) *apiError {
 // straight to the store.
 const maxTextParam = 512
 
+// parseQuery is url.ParseQuery with an error that names the pair it could
+// not read (a bad %-escape, a semicolon), so that even a broken query
+// string is answered with the parameter at fault. The values it could
+// read are returned either way, for routes that ignore the error.
+func parseQuery(raw string) (url.Values, *apiError) {
+	v, err := url.ParseQuery(raw)
+	if err == nil {
+		return v, nil
+	}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if _, perr := url.ParseQuery(pair); perr != nil {
+			key, _, _ := strings.Cut(pair, "=")
+			if k, kerr := url.QueryUnescape(key); kerr == nil {
+				key = k
+			}
+			return v, badParam(key, "%.40q: malformed query string: %v", key, perr)
+		}
+	}
+	return v, badParam("", "malformed query string: %v", err) // unreachable: some pair failed
+}
+
 // query reads an endpoint's parameters. The endpoint has already rejected
 // unknown and repeated names, so Get is unambiguous.
 type query struct{ v url.Values }
@@ -46,27 +67,66 @@ func (q query) text(name string) (string, error) {
 	return s, nil
 }
 
-// maxUnixSeconds is 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+// maxUnixSeconds is 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
 const maxUnixSeconds = 253402300799
 
-// parseTime reads RFC 3339 or Unix seconds (decimals allowed).
+// parseTime reads RFC 3339 or Unix seconds. Unix seconds may have a
+// decimal fraction, read exactly to the nanosecond (further digits are
+// cut, as time.Parse cuts RFC 3339 fractions); a float64 would be off by
+// up to 120 ns for present-day times.
 func parseTime(s string) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, false
 	}
 	if strings.Trim(s, "0123456789.") == "" {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f < 0 || f > maxUnixSeconds {
-			return time.Time{}, false
-		}
-		sec, frac := math.Modf(f)
-		return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), true
+		return parseUnixSeconds(s)
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, false
 	}
 	return t.UTC(), true
+}
+
+// parseUnixSeconds reads digits with at most one decimal point ("5.",
+// ".5" and "5.5" are all fine).
+func parseUnixSeconds(s string) (time.Time, bool) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if (whole == "" && frac == "") || strings.Contains(frac, ".") {
+		return time.Time{}, false
+	}
+	var sec, nsec int64
+	if whole != "" {
+		var err error
+		if sec, err = strconv.ParseInt(whole, 10, 64); err != nil || sec > maxUnixSeconds {
+			return time.Time{}, false
+		}
+	}
+	if frac != "" {
+		nsec, _ = strconv.ParseInt((frac + "000000000")[:9], 10, 64) // nine digits: cannot fail
+	}
+	return time.Unix(sec, nsec).UTC(), true
+}
+
+// Stored times are int64 nanoseconds since the epoch, which is also how
+// a range reaches a store plugin, so nothing lies outside these bounds.
+var (
+	earliestTime = time.Unix(0, math.MinInt64).UTC() // 1677-09-21
+	latestTime   = time.Unix(0, math.MaxInt64).UTC() // 2262-04-11
+)
+
+// clampTime brings t within [earliestTime, latestTime]: a bound beyond
+// them selects the same rows as the span's end, and would otherwise
+// overflow (to=3000-01-01 became a date in 1830 on its way to the
+// PostgreSQL sink).
+func clampTime(t time.Time) time.Time {
+	if t.Before(earliestTime) {
+		return earliestTime
+	}
+	if t.After(latestTime) {
+		return latestTime
+	}
+	return t
 }
 
 func (q query) time(name string) (time.Time, error) {
@@ -78,7 +138,7 @@ func (q query) time(name string) (time.Time, error) {
 	if !ok {
 		return time.Time{}, badParam(name, "%s: %.40q is neither an RFC 3339 time nor Unix seconds", name, s)
 	}
-	return t, nil
+	return clampTime(t), nil
 }
 
 // timeRange reads from and to; from after to is an error (equal ends are

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -72,10 +71,10 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.auth != authPublic {
 		w.Header().Set("Cache-Control", "no-store")
 	}
-	v, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil && !e.lenient {
+	v, perr := parseQuery(r.URL.RawQuery)
+	if perr != nil && !e.lenient {
 		// Query() would silently drop the broken pair; say so instead.
-		writeJSON(w, http.StatusBadRequest, &apiError{Status: http.StatusBadRequest, Message: "malformed query string"})
+		writeJSON(w, http.StatusBadRequest, perr)
 		return
 	}
 	if !e.lenient {

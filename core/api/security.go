@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		if !s.hostAllowed(r) {
+			writeJSON(w, http.StatusForbidden, &apiError{Message: fmt.Sprintf(
+				"host %.60q: without api.token this sensor answers only to loopback names (localhost, 127.0.0.1, [::1]) and the hosts of api.allowed_origins", r.Host)})
+			return
+		}
 		if !s.limits.allow(clientIP(r), s.now()) {
 			h.Set("Retry-After", "1")
 			writeJSON(w, http.StatusTooManyRequests, &apiError{Message: "too many requests"})
@@ -46,6 +52,33 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, 0)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hostAllowed defends a server without a token against DNS rebinding: a
+// page on attacker.example whose name is made to resolve to 127.0.0.1 is
+// same-origin with the API in the victim's browser and could read it all,
+// but its requests carry "Host: attacker.example". Without a token, only
+// loopback names, loopback addresses and the hosts of the allowed origins
+// are served; with one, the token is the defence (the page lacks it). A
+// request without Host (HTTP/1.0) is not from a browser.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	if s.token != nil || r.Host == "" {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if isLoopback(host) {
+		return true
+	}
+	for o := range s.origins {
+		if u, err := url.Parse(o); err == nil && u.Hostname() == host {
+			return true
+		}
+	}
+	return false
 }
 
 // clientIP is the peer's address. Forwarding headers are not trusted: a

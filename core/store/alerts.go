@@ -171,7 +171,9 @@ func encodeCursor(a *storedAlert) string {
 
 func decodeCursor(s string) (storedAlert, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 10 || b[0] != cursorVersion || !utf8.Valid(b[9:]) {
+	// The decoder skips newlines and spare bits: only the spelling
+	// encodeCursor writes is one we issued.
+	if err != nil || len(b) < 10 || b[0] != cursorVersion || !utf8.Valid(b[9:]) || base64.RawURLEncoding.EncodeToString(b) != s {
 		return storedAlert{}, fmt.Errorf("cursor %.40q: %w", s, sdk.ErrBadCursor)
 	}
 	return storedAlert{time: int64(binary.BigEndian.Uint64(b[1:9])), a: sdk.Alert{ID: string(b[9:])}}, nil

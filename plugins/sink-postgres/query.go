@@ -424,7 +424,9 @@ func encodeCursor(k alertKey) string {
 // the core's store client recognises across the process boundary).
 func decodeCursor(s string) (alertKey, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 10 || b[0] != cursorVersion || !utf8.Valid(b[9:]) {
+	// The decoder skips newlines and spare bits: only the spelling
+	// encodeCursor writes is one we issued.
+	if err != nil || len(b) < 10 || b[0] != cursorVersion || !utf8.Valid(b[9:]) || base64.RawURLEncoding.EncodeToString(b) != s {
 		return alertKey{}, fmt.Errorf("cursor %.40q: %w", s, sdk.ErrBadCursor)
 	}
 	us := int64(binary.BigEndian.Uint64(b[1:9]))

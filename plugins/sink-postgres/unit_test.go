@@ -66,7 +66,7 @@ func TestCursor(t *testing.T) {
 	if err != nil || !got.time.Equal(k.time) || got.id != k.id {
 		t.Errorf("round trip of %v: %v, %v", k, got, err)
 	}
-	for _, bad := range []string{"", "x", "not a cursor!", "%%%%", "aGVsbG8", "\x00\xff", encodeCursor(k)[:12]} {
+	for _, bad := range []string{"", "x", "not a cursor!", "%%%%", "aGVsbG8", "\x00\xff", encodeCursor(k)[:12], encodeCursor(k) + "\n"} {
 		_, err := decodeCursor(bad)
 		if !errors.Is(err, sdk.ErrBadCursor) || !strings.Contains(err.Error(), sdk.ErrBadCursor.Error()) {
 			t.Errorf("decodeCursor(%q) = %v; want ErrBadCursor", bad, err)
