@@ -33,13 +33,26 @@ func (o *reorder) len() int { return o.qn + len(o.heap) }
 // at returns the FIFO's i-th oldest entry (i < qn).
 func (o *reorder) at(i int) *rec { return &o.q[(o.qh+i)&(len(o.q)-1)] }
 
+// tail returns a slot at the end of the FIFO for a packet with timestamp ts
+// when it arrives in order (not before the newest one buffered), so the
+// caller can fill it in place; nil otherwise (use push). The slot is
+// buffered as soon as tail returns it.
+func (o *reorder) tail(ts int64) *rec {
+	if o.qn > 0 && ts < o.at(o.qn-1).ts {
+		return nil
+	}
+	if o.qn == len(o.q) {
+		o.growRing()
+	}
+	r := o.at(o.qn)
+	o.qn++
+	return r
+}
+
+// push buffers a copy of r.
 func (o *reorder) push(r *rec) {
-	if o.qn == 0 || r.ts >= o.at(o.qn-1).ts {
-		if o.qn == len(o.q) {
-			o.growRing()
-		}
-		*o.at(o.qn) = *r
-		o.qn++
+	if t := o.tail(r.ts); t != nil {
+		*t = *r
 		return
 	}
 	o.heap = append(o.heap, *r)
@@ -79,12 +92,21 @@ func (o *reorder) peek() *rec {
 	return q
 }
 
+// isHead reports whether r, returned by peek, is the FIFO's oldest entry:
+// it stays valid, in place, until the next tail or push.
+func (o *reorder) isHead(r *rec) bool { return o.qn > 0 && r == &o.q[o.qh] }
+
+// dropHead removes the FIFO's oldest entry.
+func (o *reorder) dropHead() {
+	o.qh = (o.qh + 1) & (len(o.q) - 1)
+	o.qn--
+}
+
 // pop removes the packet peek returned (r) and copies it to dst.
 func (o *reorder) pop(r *rec, dst *rec) {
 	*dst = *r
-	if o.qn > 0 && r == &o.q[o.qh] {
-		o.qh = (o.qh + 1) & (len(o.q) - 1)
-		o.qn--
+	if o.isHead(r) {
+		o.dropHead()
 		return
 	}
 	h := o.heap

@@ -300,22 +300,35 @@ func (a *Aggregator) Add(b *sdk.PacketBatch) error {
 			a.maxTs = ts
 			a.wm = max(a.wm, ts-a.lateness) // ts ≥ 0, no overflow
 		}
-		r.ts = ts
-		r.seq = a.seq
+		// A packet that arrives in order is written straight into the
+		// reorder buffer's FIFO (no copy); one already below the watermark
+		// with nothing buffered needs no buffering at all.
+		direct := a.buf.len() == 0 && ts <= a.wm
+		var t *rec
+		if !direct {
+			t = a.buf.tail(ts)
+		}
+		if t == nil {
+			t = r
+		}
+		t.ts = ts
+		t.seq = a.seq
 		a.seq++
-		r.src = [16]byte(b.SrcAddrs[i*16 : i*16+16])
-		r.dst = [16]byte(b.DstAddrs[i*16 : i*16+16])
-		r.sport = uint16(b.SrcPorts[i])
-		r.dport = uint16(b.DstPorts[i])
-		r.length = b.Lengths[i]
-		r.proto = b.Protocols[i]
-		r.tcpFlags = b.TCPFlags[i]
-		r.flags = f
-		if a.buf.len() == 0 && ts <= a.wm {
-			// In order and already below the watermark: no need to buffer.
+		t.src = [16]byte(b.SrcAddrs[i*16 : i*16+16])
+		t.dst = [16]byte(b.DstAddrs[i*16 : i*16+16])
+		t.sport = uint16(b.SrcPorts[i])
+		t.dport = uint16(b.DstPorts[i])
+		t.length = b.Lengths[i]
+		t.proto = b.Protocols[i]
+		t.tcpFlags = b.TCPFlags[i]
+		t.flags = f
+		switch {
+		case direct:
 			a.process(r)
-		} else {
+		case t == r: // out of order
 			a.buf.push(r)
+			a.release()
+		default:
 			a.release()
 		}
 		if a.err != nil {
@@ -332,6 +345,12 @@ func (a *Aggregator) release() {
 		p := a.buf.peek()
 		if p == nil || p.ts > a.wm {
 			return
+		}
+		if a.buf.isHead(p) {
+			// Processed in place: nothing is buffered until it returns.
+			a.process(p)
+			a.buf.dropHead()
+			continue
 		}
 		a.buf.pop(p, &a.cur)
 		a.process(&a.cur)
@@ -453,9 +472,6 @@ func (a *Aggregator) register(addr *[16]byte, h uint64) int32 {
 	}
 	i := int32(len(a.addrs))
 	a.addrs = append(a.addrs, *addr)
-	for l := range a.slot {
-		a.slot[l] = append(a.slot[l], 0)
-	}
 	a.index.insert(addr, h, i, a.addrs)
 	return i
 }
@@ -466,6 +482,11 @@ const chunkBits = 8
 // rec returns source i's record of level l, creating it (empty) if the
 // source has none in the open period.
 func (a *Aggregator) rec(i int32, l int) *acc {
+	// slot grows here, not when the source registers: registering runs
+	// beside a background flush, which owns the base level's slots.
+	if n := int(i) + 1 - len(a.slot[l]); n > 0 {
+		a.slot[l] = append(a.slot[l], make([]int32, n)...)
+	}
 	p := a.slot[l][i] - 1
 	if p < 0 {
 		p = int32(len(a.dirty[l]))
@@ -581,6 +602,7 @@ func (a *Aggregator) process(r *rec) {
 func (a *Aggregator) closeLevel(l int, partial bool) {
 	n := len(a.sizes)
 	a.flush() // no record is read before its pending events are applied
+	a.settle()
 	start, size := a.start[l], a.sizes[l]
 	a.open[l] = false
 	list := a.dirty[l]
@@ -672,7 +694,7 @@ func (a *Aggregator) releaseRecords() {
 		a.slab[l], a.slot[l], a.dirty[l] = nil, nil, nil
 	}
 	a.pool.blocks = [len(a.pool.blocks)][][]uint64{}
-	a.ev.q, a.ev.sorted, a.ev.count = nil, nil, nil
+	a.ev.q, a.ev.applying, a.ev.sorted, a.ev.count = nil, nil, nil, nil
 	a.index = addrIndex{}
 	a.addrs = nil
 }
