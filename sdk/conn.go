@@ -97,9 +97,9 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Conn, error) {
 		Stderr:     fwd,
 		SyncStderr: &logForwarder{log: fwd.log},
 		SyncStdout: &logForwarder{log: fwd.log},
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+		GRPCDialOptions: append([]grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
-			experimental.WithBufferPool(bufferPool)},
+			experimental.WithBufferPool(bufferPool)}, streamDialOptions...),
 	})
 	rpc, err := client.Client()
 	if err != nil {

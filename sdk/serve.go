@@ -76,8 +76,8 @@ func Serve(p Plugin) {
 		HandshakeConfig:  handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes),
-				experimental.BufferPool(bufferPool)))
+			opts = append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes), experimental.BufferPool(bufferPool))
+			return plugin.DefaultGRPCServer(append(opts, streamServerOptions...))
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{Output: logOutput, JSONFormat: true, Level: hclog.Info}),
 	})
