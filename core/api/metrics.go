@@ -26,6 +26,8 @@ type statsCollector struct {
 	detLatency                      *prometheus.Desc
 	sinkLatency                     *prometheus.Desc
 	sinkAcked, sinkRejected         *prometheus.Desc
+	spoolBytes, spoolMax            *prometheus.Desc
+	spoolLost, spoolCut             *prometheus.Desc
 	capDecodeErrs, capNonIP         *prometheus.Desc
 	active, wsClients, wsDropped    *prometheus.Desc
 }
@@ -56,6 +58,10 @@ func newStatsCollector(s *Server) *statsCollector {
 		sinkLatency:   d("sink_latency_seconds", "Time from sending a batch to a sink to its acknowledgement (stored).", "sink"),
 		sinkAcked:     d("sink_acked_batches_total", "Record batches a sink accepted.", "sink"),
 		sinkRejected:  d("sink_rejected_batches_total", "Record batches a sink refused (and that will be re-sent).", "sink"),
+		spoolBytes:    d("sink_spool_bytes", "Bytes a sink's disk spool takes (segment files).", "sink"),
+		spoolMax:      d("sink_spool_max_bytes", "The bound of a sink's disk spool (sensor.spool_max_mib).", "sink"),
+		spoolLost:     d("sink_spool_lost_batches_total", "Spooled batches found damaged (at start, or when read) and lost.", "sink"),
+		spoolCut:      d("sink_spool_lost_bytes_total", "Bytes of damaged spool records cut off.", "sink"),
 		capDecodeErrs: d("capture_decode_errors_total", "Frames a capture could not decode.", "capture"),
 		capNonIP:      d("capture_non_ip_total", "Frames without an IP layer.", "capture"),
 		active:        d("active_alerts", "Active alerts: the newest per (source, label) whose window ended within active_for."),
@@ -67,7 +73,7 @@ func newStatsCollector(s *Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.batches, c.alerts, c.windows, c.dropped, c.sourcesDrop, c.late,
 		c.activeSources, c.restarts, c.failures, c.up, c.queue, c.detCalls, c.detAlerts, c.detFails, c.detLatency, c.sinkLatency,
-		c.sinkAcked, c.sinkRejected, c.capDecodeErrs, c.capNonIP, c.active, c.wsClients, c.wsDropped} {
+		c.sinkAcked, c.sinkRejected, c.spoolBytes, c.spoolMax, c.spoolLost, c.spoolCut, c.capDecodeErrs, c.capNonIP, c.active, c.wsClients, c.wsDropped} {
 		ch <- d
 	}
 }
@@ -126,6 +132,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sinkRejected, k.Rejected, k.Name)
 		counter(c.dropped, k.RawPacketsDropped, "sink", k.Name)
 		gauge(c.queue, float64(k.Queue), "sink", k.Name)
+		if sp := k.Spool; sp != nil {
+			gauge(c.spoolBytes, float64(sp.DiskBytes), k.Name)
+			gauge(c.spoolMax, float64(sp.MaxBytes), k.Name)
+			counter(c.spoolLost, sp.LostRecords, k.Name)
+			counter(c.spoolCut, uint64(sp.LostBytes), k.Name)
+		}
 		if m, err := constHistogram(c.sinkLatency, k.Latency, k.Name); err == nil {
 			ch <- m
 		} else {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netguardian/netguardian/core/host"
+	"github.com/netguardian/netguardian/core/spool"
 	"github.com/netguardian/netguardian/sdk"
 )
 
@@ -47,6 +48,21 @@ type Stats struct {
 	Plugins     []host.Health                  `json:"plugins"`
 	// Queue depths, in batches.
 	PacketQueue int `json:"packet_queue"`
+	// Reload is set by `netguardian run`, which reloads its config on SIGHUP.
+	Reload *ReloadStats `json:"reload,omitempty"`
+}
+
+// ReloadStats count the config reloads (SIGHUP) of `netguardian run`.
+type ReloadStats struct {
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"` // rejected: the running config was kept
+	// Last is when the last reload was tried (nil: never); LastOK whether
+	// it was applied. Why one failed is in the log, not here.
+	Last   *time.Time `json:"last,omitempty"`
+	LastOK bool       `json:"last_ok"`
+	// PendingRestart names the changed core settings that wait for a
+	// restart of netguardian.
+	PendingRestart []string `json:"pending_restart,omitempty"`
 }
 
 // AggregatorStats are the window stage's counters.
@@ -79,6 +95,9 @@ type SinkStats struct {
 	Queue             int    `json:"queue"`
 	RawBatchesDropped uint64 `json:"raw_batches_dropped"`
 	RawPacketsDropped uint64 `json:"raw_packets_dropped"`
+	// Spool is the sink's disk queue (nil when batches queue in memory):
+	// its size, and the batches found damaged and lost.
+	Spool *spool.Stats `json:"spool,omitempty"`
 	// Latency from sending a batch to its acknowledgement (stored).
 	Latency Histogram `json:"latency"`
 }
@@ -97,16 +116,26 @@ func (p *Pipeline) Stats() Stats {
 	})
 	as := p.agg.Stats()
 	s.Aggregator = AggregatorStats{ActiveSources: as.ActiveSources, SourcesDropped: as.SourcesDropped, PacketsDropped: as.PacketsDropped, LatePackets: as.LatePackets}
-	for _, d := range p.detectors {
+	set := p.stages.Load()
+	for _, d := range set.detectors {
 		s.Detectors = append(s.Detectors, DetectorStats{Name: d.p.Name(), Calls: d.calls.Load(), Alerts: d.alerts.Load(), Failures: d.fails.Load(), Queue: len(d.in), Latency: d.latency.snapshot(), CloseToAlert: d.closeToAlert.snapshot()})
 	}
-	for _, k := range p.sinks {
-		s.Sinks = append(s.Sinks, SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load(), Latency: k.latency.snapshot()})
-	}
-	for _, group := range [][]*host.Plugin{p.cfg.Captures, p.cfg.Detectors, p.cfg.Sinks} {
-		for _, pl := range group {
-			s.Plugins = append(s.Plugins, pl.Health())
+	for _, k := range set.sinks {
+		ks := SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load(), Latency: k.latency.snapshot()}
+		if k.spool != nil {
+			sp := k.spool.Stats()
+			ks.Spool = &sp
 		}
+		s.Sinks = append(s.Sinks, ks)
+	}
+	for _, pl := range set.captures {
+		s.Plugins = append(s.Plugins, pl.Health())
+	}
+	for _, d := range set.detectors {
+		s.Plugins = append(s.Plugins, d.p.Health())
+	}
+	for _, k := range set.sinks {
+		s.Plugins = append(s.Plugins, k.p.Health())
 	}
 	sort.SliceStable(s.Plugins, func(i, j int) bool { return s.Plugins[i].Kind < s.Plugins[j].Kind })
 	return s

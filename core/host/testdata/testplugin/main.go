@@ -1,6 +1,8 @@
 // Command testplugin is a plugin that misbehaves on request, for the host's
-// tests. Its kind comes from NG_TEST_KIND (detector or sink); its behaviour
-// from its config block.
+// tests. Its kind comes from NG_TEST_KIND (detector or sink), else from its
+// file name: a copy named *-sink is a sink (the core gives plugins a clean
+// environment, so end-to-end tests name the kind that way). Its behaviour
+// comes from its config block.
 package main
 
 import (
@@ -8,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +30,19 @@ type config struct {
 	Out string `ng:"out"`
 	// FailFirst makes a sink reject its first N batches (a database that is down).
 	FailFirst int `ng:"fail_first"`
+	// WriteDelay makes a sink take that long over every batch (a slow database).
+	WriteDelay time.Duration `ng:"write_delay"`
+	// RawPackets makes a sink ask for raw packets, with their frames, besides
+	// features and alerts.
+	RawPackets bool `ng:"raw_packets"`
+	// WriteConcurrency lets the SDK run that many Writes at once
+	// (sdk.ConcurrentSink).
+	WriteConcurrency int `ng:"write_concurrency"`
+	// AckOutOfOrderBelow makes the Write of an odd Seq below it return only
+	// once the Write of Seq+2 has begun (or after 5 s). With two batches in
+	// flight the core sends Seq+2 only after an ack, which must then be
+	// that of Seq+1: every such pair is acknowledged out of order.
+	AckOutOfOrderBelow uint64 `ng:"ack_out_of_order_below"`
 }
 
 type testPlugin struct {
@@ -33,12 +50,39 @@ type testPlugin struct {
 	mu    sync.Mutex
 	cfg   config
 	calls int
+	begun map[uint64]bool // Seqs whose Write has begun in this process
+}
+
+// WriteConcurrency makes the plugin an sdk.ConcurrentSink.
+func (p *testPlugin) WriteConcurrency() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.WriteConcurrency
+}
+
+// waitBegun waits until the Write of seq has begun, or up to 5 s.
+func (p *testPlugin) waitBegun(seq uint64) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		p.mu.Lock()
+		begun := p.begun[seq]
+		p.mu.Unlock()
+		if begun {
+			return
+		}
+	}
 }
 
 func (p *testPlugin) Describe() sdk.Info {
-	return sdk.Info{Name: "testplugin", Version: "1.0.0", Kind: p.kind, Config: sdk.SchemaOf(config{}),
+	info := sdk.Info{Name: "testplugin", Version: "1.0.0", Kind: p.kind, Config: sdk.SchemaOf(config{}),
 		Features: []string{sdk.FeaturePackets, sdk.FeatureBytes}, Windows: []time.Duration{5 * time.Second},
 		Labels: []string{"suspicious"}, Records: []sdk.RecordKind{sdk.RecordFeatures, sdk.RecordAlerts}}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cfg.RawPackets {
+		info.Records = append(info.Records, sdk.RecordPackets)
+		info.WantsFrames = true
+	}
+	return info
 }
 
 func (p *testPlugin) Configure(_ context.Context, c sdk.Config) error {
@@ -95,11 +139,22 @@ func (p *testPlugin) Detect(ctx context.Context, b *sdk.FeatureBatch) ([]sdk.Ale
 func (p *testPlugin) Write(_ context.Context, rec sdk.Records) error {
 	cfg := p.call()
 	p.mu.Lock()
+	if p.begun == nil {
+		p.begun = map[uint64]bool{}
+	}
+	p.begun[rec.Seq] = true
+	p.mu.Unlock()
+	time.Sleep(cfg.WriteDelay)
+	if rec.Seq%2 == 1 && rec.Seq < cfg.AckOutOfOrderBelow {
+		p.waitBegun(rec.Seq + 2)
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.calls <= cfg.FailFirst {
 		return fmt.Errorf("database unavailable")
 	}
-	line := map[string]any{"seq": rec.Seq}
+	// at (Unix nanoseconds) lets a test measure the rate batches arrive at.
+	line := map[string]any{"seq": rec.Seq, "at": time.Now().UnixNano()}
 	switch {
 	case rec.Features != nil:
 		line["features"] = len(rec.Features.Rows)
@@ -118,7 +173,11 @@ func (p *testPlugin) Write(_ context.Context, rec sdk.Records) error {
 
 func main() {
 	kind := sdk.Kind(os.Getenv("NG_TEST_KIND"))
-	if kind == "" {
+	switch {
+	case kind != "":
+	case strings.HasSuffix(filepath.Base(os.Args[0]), "-sink"):
+		kind = sdk.KindSink
+	default:
 		kind = sdk.KindDetector
 	}
 	p := &testPlugin{kind: kind}
