@@ -4,7 +4,9 @@
 # keeps recent history in memory and serves the API and dashboard on
 # http://127.0.0.1:5000/. Start it with `make run` or
 # `bin/netguardian run -config netguardian.hcl`; check edits with
-# `bin/netguardian validate -config netguardian.hcl`.
+# `bin/netguardian validate -config netguardian.hcl`, and apply them to a
+# running sensor with SIGHUP (`kill -HUP <pid>`): only the plugins whose
+# blocks changed restart (docs/configuration.md, "Reloading").
 #
 # Syntax: HCL (https://github.com/hashicorp/hcl). Durations are strings such
 # as "500ms", "2s", "5m", "1h30m". Two functions are available anywhere:
@@ -77,6 +79,8 @@ pipeline {
 #   plugin  = a plugin in plugin_dir, or a path containing '/'
 #   sha256  = optional digest of the plugin binary; any other binary is refused
 #   enabled = false keeps the block but does not start it
+#   env     = { NAME = "value" } the plugin's environment: it gets PATH and
+#             these, never netguardian's own (values are never logged)
 #   config { } is decoded against the plugin's own schema: a misspelt or
 #   mistyped setting is reported with its line before anything starts.
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,21 +32,31 @@ func runCommand() *ffcli.Command {
 		Name:       "run",
 		ShortUsage: "netguardian run [-config FILE]",
 		ShortHelp:  "start the sensor",
-		LongHelp:   "Starts the plugins of the config and runs until the captures end or SIGINT/SIGTERM.\nA stop drains in order: capture stops, windows flush, detectors finish, sinks flush.",
-		FlagSet:    fs,
+		LongHelp: "Starts the plugins of the config and runs until the captures end or SIGINT/SIGTERM.\n" +
+			"A stop drains in order: capture stops, windows flush, detectors finish, sinks flush;\n" +
+			"-drain-timeout bounds it, and what sinks did not acknowledge stays in their spool.\n" +
+			"SIGHUP reloads the config file: it is validated first (a bad one is logged and the\n" +
+			"running config kept), then only the plugins whose blocks changed are restarted.",
+		FlagSet: fs,
 		Exec: func(ctx context.Context, _ []string) error {
+			// Before anything else: SIGHUP's default action would end the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := loadConfig(*path)
 			if err != nil {
 				return err
 			}
-			log := newLogger(cfg, os.Stderr)
+			level := new(slog.LevelVar)
+			level.Set(cfg.Sensor.LogLevel)
+			log := newLeveledLogger(cfg, os.Stderr, level)
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			var s *sensor
 			srv, err := api.New(api.Config{
 				Listen: cfg.API.Listen, Token: cfg.API.Token, AllowedOrigins: cfg.API.AllowedOrigins,
 				SnapshotInterval: cfg.API.SnapshotInterval, ActiveFor: cfg.API.ActiveFor, Log: log,
-				Stats:   func() pipeline.Stats { return s.pipeline.Stats() },
+				Stats:   func() pipeline.Stats { return s.stats() },
 				Plugins: func() []api.PluginInfo { return s.pluginInfos() },
 				Store:   lazyStore{func() sdk.Store { return s.apiStore() }},
 			})
@@ -56,7 +67,8 @@ func runCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			defer s.plugins.stop()
+			s.level = level
+			defer func() { s.current().stop() }()
 			ln, err := net.Listen("tcp", cfg.API.Listen)
 			if err != nil {
 				return fmt.Errorf("api: %w", err)
@@ -68,7 +80,17 @@ func runCommand() *ffcli.Command {
 			log.Info("sensor started", "sensor", cfg.Sensor.Name, "api", "http://"+ln.Addr().String()+"/",
 				"captures", len(s.plugins.captures), "detectors", len(s.plugins.detectors), "sinks", len(s.plugins.sinks))
 			go s.logStats(ctx, log, 10*time.Second)
+			reloadCtx, stopReloads := context.WithCancel(ctx)
+			reloadsDone := make(chan struct{})
+			go func() {
+				defer close(reloadsDone)
+				s.reloadOnSignal(reloadCtx, hup, *path, *drain)
+			}()
 			err = s.pipeline.Run(ctx, *drain)
+			// A reload in progress finishes (or gives up) before the
+			// plugins are stopped, so none it started is left running.
+			stopReloads()
+			<-reloadsDone
 			st := s.pipeline.Stats()
 			log.Info("sensor stopped", "packets", st.Packets, "bytes", st.Bytes, "windows", st.Windows, "alerts", st.Alerts)
 			stopAPI()
@@ -82,10 +104,26 @@ func runCommand() *ffcli.Command {
 
 // sensor is a configured pipeline with its plugins and the embedded store.
 type sensor struct {
+	// cfg is the running configuration: after a reload, the new file's
+	// plugin blocks with the core settings that could be applied (the
+	// others keep their values until a restart).
 	cfg      *config.Config
-	plugins  *plugins
+	plugins  *plugins // replaced by a reload, under mu
 	pipeline *pipeline.Pipeline
 	store    *store.Memory
+	log      *slog.Logger
+	level    *slog.LevelVar // sensor.log_level, which a reload applies; may be nil
+
+	mu      sync.RWMutex
+	pending []string // changed core settings waiting for a restart, under mu
+	reloads reloadStatus
+}
+
+// current returns the running plugins.
+func (s *sensor) current() *plugins {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.plugins
 }
 
 // sensorHooks receive the pipeline's live events (the API's WebSocket).
@@ -124,6 +162,7 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		QueueDepth:     cfg.Pipeline.QueueDepth,
 		DropRawPackets: cfg.Pipeline.DropRawPackets,
 		SpoolDir:       cfg.Sensor.SpoolDir,
+		SpoolMaxBytes:  int64(cfg.Sensor.SpoolMaxMiB) << 20,
 		Recorder:       mem,
 		OnAlert:        hooks.onAlert,
 		OnPackets:      hooks.onPackets,
@@ -139,15 +178,15 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		return nil, err
 	}
 	for _, p := range ps.all() {
-		go p.Watch(ctx, 2*time.Second)
+		ps.watch(ctx, p)
 	}
-	return &sensor{cfg: cfg, plugins: ps, pipeline: pl, store: mem}, nil
+	return &sensor{cfg: cfg, plugins: ps, pipeline: pl, store: mem, log: log}, nil
 }
 
 // apiStore is what the API queries: a sink that serves queries (the whole
 // database, every sensor), else the embedded in-memory store.
 func (s *sensor) apiStore() sdk.Store {
-	for _, p := range s.plugins.sinks {
+	for _, p := range s.current().sinks {
 		if p.Info().ServesStore {
 			return p.Store()
 		}
@@ -157,7 +196,7 @@ func (s *sensor) apiStore() sdk.Store {
 
 func (s *sensor) pluginInfos() []api.PluginInfo {
 	var out []api.PluginInfo
-	for _, p := range s.plugins.all() {
+	for _, p := range s.current().all() {
 		out = append(out, api.PluginInfo{Name: p.Name(), Info: p.Info()})
 	}
 	return out

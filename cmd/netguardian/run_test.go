@@ -12,7 +12,8 @@ import (
 )
 
 // SIGINT and SIGTERM stop the sensor cleanly: the capture stops, windows
-// are flushed as partial, plugins end, and the exit code is 0.
+// are flushed as partial, detectors finish, sinks flush (the drain's steps
+// are logged in that order), plugins end, and the exit code is 0.
 func TestSignalsStopTheSensorCleanly(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -55,6 +56,11 @@ capture "replay" {
 					t.Errorf("log lacks %q:\n%s", want, log)
 				}
 			}
+			steps := drainLines(t, log)
+			if !strings.Contains(steps[0], `reason="stop requested"`) || !strings.Contains(steps[3], "timed_out=false") {
+				t.Errorf("drain: %q", steps)
+			}
+			t.Logf("drain: %q", steps)
 			// The plugin process must be gone with the core.
 			if out, _ := exec.Command("pgrep", "-f", filepath.Join(pluginDir, "capture-pcap")).Output(); len(bytes.TrimSpace(out)) > 0 {
 				t.Errorf("capture-pcap still running after the core stopped: pids %s", out)

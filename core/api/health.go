@@ -50,6 +50,16 @@ type drops struct {
 	Recent bool `json:"recent"`
 }
 
+// spoolHealth is a sink's disk spool: what waits in it, and what was
+// found damaged and lost (at start, or when read).
+type spoolHealth struct {
+	PendingBatches int    `json:"pending_batches"`
+	Bytes          int64  `json:"bytes"`
+	MaxBytes       int64  `json:"max_bytes"`
+	LostBatches    uint64 `json:"lost_batches"`
+	LostBytes      int64  `json:"lost_bytes"`
+}
+
 type healthView struct {
 	Status      string            `json:"status"`
 	Reasons     []string          `json:"reasons"`
@@ -62,6 +72,10 @@ type healthView struct {
 	Plugins     []pluginHealth    `json:"plugins"`
 	Queues      queues            `json:"queues"`
 	Drops       drops             `json:"drops"`
+	// Spools, by sink, for sinks with a disk spool.
+	Spools map[string]spoolHealth `json:"spools"`
+	// Reload counts config reloads (SIGHUP); absent when the sensor does not reload.
+	Reload *pipeline.ReloadStats `json:"reload,omitempty"`
 }
 
 func stageDrops(st pipeline.Stats) drops {
@@ -109,6 +123,8 @@ func (s *Server) health(st pipeline.Stats) healthView {
 		Plugins: []pluginHealth{},
 		Queues:  queues{Packets: st.PacketQueue, Detectors: map[string]int{}, Sinks: map[string]int{}},
 		Drops:   stageDrops(st),
+		Spools:  map[string]spoolHealth{},
+		Reload:  st.Reload,
 	}
 	if h.Windows == nil {
 		h.Windows = map[string]uint64{}
@@ -125,6 +141,12 @@ func (s *Server) health(st pipeline.Stats) healthView {
 	}
 	for _, k := range st.Sinks {
 		h.Queues.Sinks[k.Name] = k.Queue
+		if sp := k.Spool; sp != nil {
+			h.Spools[k.Name] = spoolHealth{PendingBatches: sp.PendingRecords, Bytes: sp.DiskBytes, MaxBytes: sp.MaxBytes, LostBatches: sp.LostRecords, LostBytes: sp.LostBytes}
+			if sp.LostRecords > 0 {
+				h.Reasons = append(h.Reasons, fmt.Sprintf("sink %q lost %d spooled batches to damage (see the log)", k.Name, sp.LostRecords))
+			}
+		}
 	}
 	h.Drops.Recent = s.drops.observe(h.Drops.Total, s.now())
 	if h.Drops.Recent {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ const (
 	DefaultPluginDir          = "bin/plugins"
 	DefaultLogFormat          = "text"
 	DefaultSpoolDir           = "var/spool"
+	DefaultSpoolMaxMiB        = 1024
 	DefaultListen             = "127.0.0.1:5000"
 	DefaultSnapshotInterval   = 2 * time.Second
 	DefaultActiveFor          = 5 * time.Minute
@@ -65,6 +67,8 @@ type SensorConfig struct {
 	LogFormat string
 	// SpoolDir is where data waiting for a slow sink may be kept.
 	SpoolDir string
+	// SpoolMaxMiB bounds each sink's spool, in MiB.
+	SpoolMaxMiB int
 }
 
 // APIConfig is the api { } block. Its String, GoString and LogValue methods
@@ -121,6 +125,9 @@ type PluginBlock struct {
 	// or "" when not pinned.
 	SHA256  string
 	Enabled bool
+	// Env is what the plugin process gets as environment besides PATH
+	// (plugins never inherit the core's); nil when the block sets none.
+	Env Env
 	// Body is the undecoded config { } block (an empty body when absent);
 	// see DecodePluginConfig.
 	Body        hcl.Body
@@ -139,11 +146,12 @@ func Default() *Config {
 	}
 	return &Config{
 		Sensor: SensorConfig{
-			Name:      name,
-			PluginDir: DefaultPluginDir,
-			LogLevel:  slog.LevelInfo,
-			LogFormat: DefaultLogFormat,
-			SpoolDir:  DefaultSpoolDir,
+			Name:        name,
+			PluginDir:   DefaultPluginDir,
+			LogLevel:    slog.LevelInfo,
+			LogFormat:   DefaultLogFormat,
+			SpoolDir:    DefaultSpoolDir,
+			SpoolMaxMiB: DefaultSpoolMaxMiB,
 		},
 		API: APIConfig{
 			Listen:           DefaultListen,
@@ -281,4 +289,33 @@ func redact(s string) string {
 		return ""
 	}
 	return "REDACTED"
+}
+
+// CoreSettings returns every attribute of the core's blocks by its
+// qualified name ("api.listen") with its decoded value, defaults
+// included, so that two configs can be compared setting by setting (a
+// reload does). Some values are secrets (api.token): compare them, never
+// print them.
+func (c *Config) CoreSettings() map[string]any {
+	return map[string]any{
+		"sensor.name":                      c.Sensor.Name,
+		"sensor.plugin_dir":                c.Sensor.PluginDir,
+		"sensor.log_level":                 c.Sensor.LogLevel,
+		"sensor.log_format":                c.Sensor.LogFormat,
+		"sensor.spool_dir":                 c.Sensor.SpoolDir,
+		"sensor.spool_max_mib":             c.Sensor.SpoolMaxMiB,
+		"api.listen":                       c.API.Listen,
+		"api.token":                        c.API.Token,
+		"api.allowed_origins":              slices.Clone(c.API.AllowedOrigins),
+		"api.snapshot_interval":            c.API.SnapshotInterval,
+		"api.active_for":                   c.API.ActiveFor,
+		"aggregation.lateness":             c.Aggregation.Lateness,
+		"aggregation.idle_timeout":         c.Aggregation.IdleTimeout,
+		"aggregation.max_sources":          c.Aggregation.MaxSources,
+		"aggregation.distinct_exact_limit": c.Aggregation.DistinctExactLimit,
+		"pipeline.batch_size":              c.Pipeline.BatchSize,
+		"pipeline.flush_interval":          c.Pipeline.FlushInterval,
+		"pipeline.queue_depth":             c.Pipeline.QueueDepth,
+		"pipeline.drop_raw_packets":        c.Pipeline.DropRawPackets,
+	}
 }

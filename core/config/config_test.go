@@ -175,7 +175,7 @@ func TestDefaults(t *testing.T) {
 		c, diags := Parse("empty.hcl", []byte(src))
 		requireNoDiags(t, c.Files(), diags)
 		want := Config{
-			Sensor:      SensorConfig{Name: host, PluginDir: "bin/plugins", LogLevel: slog.LevelInfo, LogFormat: "text", SpoolDir: "var/spool"},
+			Sensor:      SensorConfig{Name: host, PluginDir: "bin/plugins", LogLevel: slog.LevelInfo, LogFormat: "text", SpoolDir: "var/spool", SpoolMaxMiB: 1024},
 			API:         APIConfig{Listen: "127.0.0.1:5000", SnapshotInterval: 2 * time.Second, ActiveFor: 5 * time.Minute},
 			Aggregation: AggregationConfig{Lateness: 2 * time.Second, IdleTimeout: 10 * time.Second, MaxSources: 200000, DistinctExactLimit: 1024},
 			Pipeline:    PipelineConfig{BatchSize: 1024, FlushInterval: 100 * time.Millisecond, QueueDepth: 64, DropRawPackets: true},
@@ -207,6 +207,7 @@ sensor {
   log_level  = "debug"
   log_format = "json"
   spool_dir  = "/var/spool/ng"
+  spool_max_mib = 64
 }
 api {
   listen            = "[::1]:8080"
@@ -231,7 +232,7 @@ pipeline {
 	c, diags := Parse("all.hcl", []byte(src))
 	requireNoDiags(t, c.Files(), diags)
 	want := &Config{
-		Sensor:      SensorConfig{Name: "s-9", PluginDir: "/opt/ng/plugins", LogLevel: slog.LevelDebug, LogFormat: "json", SpoolDir: "/var/spool/ng"},
+		Sensor:      SensorConfig{Name: "s-9", PluginDir: "/opt/ng/plugins", LogLevel: slog.LevelDebug, LogFormat: "json", SpoolDir: "/var/spool/ng", SpoolMaxMiB: 64},
 		API:         APIConfig{Listen: "[::1]:8080", Token: "t0k", AllowedOrigins: []string{"https://noc.example.com", "http://localhost:3000"}, SnapshotInterval: 500 * time.Millisecond, ActiveFor: 90 * time.Minute},
 		Aggregation: AggregationConfig{Lateness: 0, IdleTimeout: time.Minute, MaxSources: 5000, DistinctExactLimit: 64},
 		Pipeline:    PipelineConfig{BatchSize: 256, FlushInterval: 250 * time.Millisecond, QueueDepth: 8, DropRawPackets: false},
@@ -240,10 +241,10 @@ pipeline {
 		!reflect.DeepEqual(c.Aggregation, want.Aggregation) || !reflect.DeepEqual(c.Pipeline, want.Pipeline) {
 		t.Errorf("got\n%#v\n%#v\n%#v\n%#v", c.Sensor, c.API, c.Aggregation, c.Pipeline)
 	}
-	if got := pos(c.AttrRange("api.listen").Ptr()); got != "all.hcl:10:23" {
+	if got := pos(c.AttrRange("api.listen").Ptr()); got != "all.hcl:11:23" {
 		t.Errorf("AttrRange(api.listen) = %s", got)
 	}
-	if got := pos(c.AttrRange("pipeline.nonexistent").Ptr()); got != "all.hcl:22:1" {
+	if got := pos(c.AttrRange("pipeline.nonexistent").Ptr()); got != "all.hcl:23:1" {
 		t.Errorf("AttrRange falls back to the block: %s", got)
 	}
 }
@@ -736,4 +737,96 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestPluginEnv(t *testing.T) {
+	t.Setenv("NG_TEST_DB_PASSWORD", "pw-from-core-env")
+	src := `
+sink "db" {
+  plugin = "sink-postgres"
+  env = {
+    PGPASSWORD = env("NG_TEST_DB_PASSWORD")
+    _TRACE_1   = "s3cret-literal"
+  }
+}
+detector "plain" {
+  plugin = "detector-x"
+}
+`
+	c, diags := Parse("e.hcl", []byte(src))
+	requireNoDiags(t, c.Files(), diags)
+	env := c.Sinks[0].Env
+	if got, want := env.Environ(), []string{"PGPASSWORD=pw-from-core-env", "_TRACE_1=s3cret-literal"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Environ() = %q, want %q", got, want)
+	}
+	if c.Detectors[0].Env != nil || !c.Detectors[0].Env.Equal(Env{}) {
+		t.Errorf("a block without env has %v", c.Detectors[0].Env)
+	}
+	if env.Equal(Env{"PGPASSWORD": "pw-from-core-env", "_TRACE_1": "other"}) || !env.Equal(Env{"PGPASSWORD": "pw-from-core-env", "_TRACE_1": "s3cret-literal"}) {
+		t.Error("Equal does not compare values")
+	}
+
+	// Values never show when a block or the config is printed or logged.
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%v %+v %#v %s %v %+v %#v\n", env, env, env, env, c.Sinks[0], c.Sinks[0], c.Sinks[0])
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "env", env, "block", c.Sinks[0], "cfg", c)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "env", env, "block", c.Sinks[0])
+	out := buf.String()
+	for _, secret := range []string{"pw-from-core-env", "s3cret-literal"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("env value %q printed:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "PGPASSWORD=REDACTED") {
+		t.Errorf("names are not shown:\n%s", out)
+	}
+
+	bad := []struct {
+		name, env, pos string
+		want           []string
+	}{
+		{"name starting with a digit", `{ "1X" = "v" }`, "b.hcl:3:11", []string{`"1X" is not an environment variable name`}},
+		{"name with a dash", `{ "A-B" = "v" }`, "b.hcl:3:11", []string{`"A-B" is not an environment variable name`}},
+		{"handshake variable", `{ PLUGIN_MIN_PORT = "1" }`, "b.hcl:3:11", []string{"PLUGIN_MIN_PORT cannot be set", "handshake"}},
+		{"handshake cookie", `{ OK = "1", NETGUARDIAN_PLUGIN = "x" }`, "b.hcl:3:21", []string{"NETGUARDIAN_PLUGIN cannot be set"}},
+		{"NUL in a value", `{ A = "x\u0000y" }`, "b.hcl:3:11", []string{"A contains a NUL byte"}},
+		{"not a map", `["A=1"]`, "b.hcl:3:9", []string{"Incorrect attribute value type"}},
+		{"nested value", `{ A = { B = "c" } }`, "b.hcl:3:9", []string{"Incorrect attribute value type"}},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			src := "capture \"c\" {\n  plugin = \"capture-pcap\"\n  env = " + b.env + "\n}\n"
+			_, diags := Parse("b.hcl", []byte(src))
+			d := oneDiag(t, diags, b.pos, b.want...)
+			if strings.Contains(d.Detail, `"x`) || strings.Contains(d.Detail, `"1"`) {
+				t.Errorf("diagnostic shows a value: %s", d.Detail)
+			}
+		})
+	}
+}
+
+// TestCoreSettingsComplete: a reload compares CoreSettings, so an
+// attribute missing there would be a change it silently ignores.
+func TestCoreSettingsComplete(t *testing.T) {
+	got := Default().CoreSettings()
+	n := 0
+	for block, names := range map[string][]string{"sensor": sensorAttrs, "api": apiAttrs, "aggregation": aggregationAttrs, "pipeline": pipelineAttrs} {
+		for _, name := range names {
+			n++
+			if _, ok := got[block+"."+name]; !ok {
+				t.Errorf("CoreSettings lacks %s.%s", block, name)
+			}
+		}
+	}
+	if len(got) != n {
+		t.Errorf("CoreSettings has %d settings, the schema %d", len(got), n)
+	}
+	a, _ := Parse("a.hcl", []byte("api {\n  listen = \"127.0.0.1:1\"\n}\n"))
+	b, _ := Parse("b.hcl", []byte("api {\n  listen = \"127.0.0.1:2\"\n}\n"))
+	for k, v := range a.CoreSettings() {
+		same := reflect.DeepEqual(v, b.CoreSettings()[k])
+		if same != (k != "api.listen") {
+			t.Errorf("%s: equal = %v", k, same)
+		}
+	}
 }

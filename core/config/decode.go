@@ -24,11 +24,11 @@ import (
 // decode function below; the lists feed the schema, so an attribute added
 // here but never decoded is caught by TestEveryAttributeDecoded.
 var (
-	sensorAttrs      = []string{"name", "plugin_dir", "log_level", "log_format", "spool_dir"}
+	sensorAttrs      = []string{"name", "plugin_dir", "log_level", "log_format", "spool_dir", "spool_max_mib"}
 	apiAttrs         = []string{"listen", "token", "allowed_origins", "snapshot_interval", "active_for"}
 	aggregationAttrs = []string{"lateness", "idle_timeout", "max_sources", "distinct_exact_limit"}
 	pipelineAttrs    = []string{"batch_size", "flush_interval", "queue_depth", "drop_raw_packets"}
-	pluginAttrs      = []string{"plugin", "sha256", "enabled"}
+	pluginAttrs      = []string{"plugin", "sha256", "enabled", "env"}
 )
 
 var rootSchema = &hcl.BodySchema{
@@ -111,6 +111,7 @@ func (c *Config) decodeCoreBlock(block *hcl.Block, ctx *hcl.EvalContext) hcl.Dia
 		}
 		d.str("log_format", &s.LogFormat, oneOf("text", "json"))
 		d.str("spool_dir", &s.SpoolDir, nonEmpty)
+		d.integer("spool_max_mib", &s.SpoolMaxMiB)
 	case "api":
 		a := &c.API
 		d.str("listen", &a.Listen, checkListen)
@@ -194,6 +195,11 @@ func decodePluginBlock(block *hcl.Block, ctx *hcl.EvalContext, seen map[string]h
 	}
 	d.boolean("enabled", &pb.Enabled)
 	diags = append(diags, d.diags...)
+	if attr, ok := content.Attributes["env"]; ok {
+		env, envDiags := decodePluginEnv(attr, ctx, fmt.Sprintf("%s.%s.env", kind, name))
+		pb.Env = env
+		diags = append(diags, envDiags...)
+	}
 
 	for i, cb := range content.Blocks {
 		if i == 0 {

@@ -5,11 +5,12 @@
 // a default, so an empty file is a valid configuration:
 //
 //	sensor {
-//	  name       = env("NETGUARDIAN_SENSOR", "sensor-1") # default: the host name
-//	  plugin_dir = "bin/plugins"  # relative to the working directory
-//	  log_level  = "info"         # debug | info | warn | error
-//	  log_format = "text"         # text | json
-//	  spool_dir  = "var/spool"
+//	  name          = env("NETGUARDIAN_SENSOR", "sensor-1") # default: the host name
+//	  plugin_dir    = "bin/plugins"  # relative to the working directory
+//	  log_level     = "info"         # debug | info | warn | error
+//	  log_format    = "text"         # text | json
+//	  spool_dir     = "var/spool"
+//	  spool_max_mib = 1024           # per sink
 //	}
 //	api {
 //	  listen            = "127.0.0.1:5000"
@@ -38,6 +39,9 @@
 //	  plugin  = "capture-pcap" # a name in plugin_dir, or a path containing '/'
 //	  sha256  = "..."          # optional: refuse a binary with another digest
 //	  enabled = true           # optional
+//	  env = {                  # optional: the plugin's environment besides PATH
+//	    TZ = "UTC"
+//	  }
 //	  config {                 # decoded against the plugin's own schema
 //	    files = ["examples/pcaps/sample.pcap"]
 //	  }

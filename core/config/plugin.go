@@ -3,7 +3,9 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -282,4 +284,138 @@ func explainUnsupported(diags hcl.Diagnostics, b PluginBlock, schema sdk.Schema)
 			}
 		}
 	}
+}
+
+// Env is a plugin block's env = { NAME = "value" }: the variables its
+// process gets besides PATH. Values may be secrets (a database password),
+// so String, GoString, LogValue and MarshalJSON show the names only.
+type Env map[string]string
+
+// Names returns the variable names, sorted.
+func (e Env) Names() []string {
+	names := make([]string, 0, len(e))
+	for n := range e {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Environ returns the variables as "NAME=value", sorted by name: the form
+// os/exec takes.
+func (e Env) Environ() []string {
+	out := make([]string, 0, len(e))
+	for _, n := range e.Names() {
+		out = append(out, n+"="+e[n])
+	}
+	return out
+}
+
+// Equal reports whether e and o set the same variables to the same values
+// (nil and empty are equal).
+func (e Env) Equal(o Env) bool {
+	if len(e) != len(o) {
+		return false
+	}
+	for n, v := range e {
+		if w, ok := o[n]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// String lists the names with the values redacted.
+func (e Env) String() string {
+	parts := make([]string, 0, len(e))
+	for _, n := range e.Names() {
+		parts = append(parts, n+"="+redacted)
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// GoString is String for %#v, which would otherwise print the values.
+func (e Env) GoString() string { return "config.Env" + e.String() }
+
+// LogValue implements slog.LogValuer with the values redacted.
+func (e Env) LogValue() slog.Value { return slog.StringValue(e.String()) }
+
+// MarshalJSON writes the names with the values redacted.
+func (e Env) MarshalJSON() ([]byte, error) {
+	out := make(map[string]string, len(e))
+	for n := range e {
+		out[n] = redacted
+	}
+	return json.Marshal(out)
+}
+
+// redacted stands for a secret value in printed configs.
+const redacted = "REDACTED"
+
+// handshakeCookie is the variable go-plugin's handshake uses (sdk's
+// MagicCookieKey); a plugin started with another value refuses to run.
+const handshakeCookie = "NETGUARDIAN_PLUGIN"
+
+// envNameRe is the POSIX portable form of an environment variable name.
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// reservedEnv says why a name cannot be set from the config, or "".
+func reservedEnv(name string) string {
+	switch {
+	case name == handshakeCookie:
+		return "it is the plugin handshake's cookie, which the core sets itself"
+	case strings.HasPrefix(name, "PLUGIN_"):
+		return "names starting with PLUGIN_ carry the plugin handshake (ports, protocol versions, the mTLS certificate), which the core sets itself"
+	}
+	return ""
+}
+
+// decodePluginEnv decodes a plugin block's env attribute: a map of POSIX
+// variable names to strings. Diagnostics name the variable, never its
+// value, and point at its key when the map is written out in the block.
+func decodePluginEnv(attr *hcl.Attribute, ctx *hcl.EvalContext, qualified string) (Env, hcl.Diagnostics) {
+	v, diags := evalAttr(attr, cty.Map(cty.String), ctx)
+	if diags.HasErrors() || v.IsNull() {
+		return nil, diags
+	}
+	env := Env{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		name, value := k.AsString(), ev.AsString()
+		bad := func(detail string) {
+			d := invalidValue(qualified, attr, detail)
+			d.Subject = envKeyRange(attr, ctx, name).Ptr()
+			diags = append(diags, d)
+		}
+		switch {
+		case !envNameRe.MatchString(name):
+			bad(fmt.Sprintf("%s: %q is not an environment variable name; use letters, digits and '_', not starting with a digit (for example DATABASE_URL).", qualified, name))
+			continue
+		case reservedEnv(name) != "":
+			bad(fmt.Sprintf("%s: %s cannot be set: %s.", qualified, name, reservedEnv(name)))
+			continue
+		case strings.ContainsRune(value, 0):
+			bad(fmt.Sprintf("%s: the value of %s contains a NUL byte, which an environment variable cannot hold.", qualified, name))
+			continue
+		}
+		env[name] = value
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return env, diags
+}
+
+// envKeyRange is where the variable name is written, when the env map is
+// an object written out in the block; else the whole expression.
+func envKeyRange(attr *hcl.Attribute, ctx *hcl.EvalContext, name string) hcl.Range {
+	if oc, ok := attr.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range oc.Items {
+			k, diags := item.KeyExpr.Value(ctx)
+			if !diags.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() && k.AsString() == name {
+				return item.KeyExpr.Range()
+			}
+		}
+	}
+	return attr.Expr.Range()
 }

@@ -50,6 +50,10 @@ var DefaultBackoff = Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second,
 // ErrFailed is returned once a plugin's circuit breaker has opened.
 var ErrFailed = errors.New("plugin failed")
 
+// ErrStopped is returned by Restart once the plugin was stopped on purpose
+// (shutdown, or a reload that replaced it): it is not restarted.
+var ErrStopped = errors.New("plugin stopped")
+
 // Plugin is one supervised plugin process. Its connection is replaced on
 // restart; callers get the current one through Conn.
 type Plugin struct {
@@ -107,6 +111,11 @@ func (p *Plugin) launch(ctx context.Context) error {
 			p.spec.Kind, p.spec.Name, info.FeatureSchemaVersion, sdk.FeatureSchemaVersion)
 	}
 	p.mu.Lock()
+	if p.state == StateStopped { // Stop came while a restart was launching
+		p.mu.Unlock()
+		conn.Kill()
+		return fmt.Errorf("%s %q: %w", p.spec.Kind, p.spec.Name, ErrStopped)
+	}
 	p.conn, p.info, p.state = conn, info, StateRunning
 	p.mu.Unlock()
 	p.log.Info("plugin started", "path", p.spec.Path, "pid", conn.PID(), "version", info.Version, "protocol", conn.ProtocolVersion())
@@ -186,6 +195,10 @@ func (p *Plugin) Restart(ctx context.Context, failed *sdk.Conn, cause error) err
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %s %q", ErrFailed, p.spec.Kind, p.spec.Name)
 	}
+	if p.state == StateStopped { // a process Stop killed is not a crash
+		p.mu.Unlock()
+		return fmt.Errorf("%s %q: %w", p.spec.Kind, p.spec.Name, ErrStopped)
+	}
 	now := time.Now()
 	p.crashes = append(p.crashes, now)
 	for len(p.crashes) > 0 && now.Sub(p.crashes[0]) > p.backoff.Window {
@@ -221,6 +234,9 @@ func (p *Plugin) Restart(ctx context.Context, failed *sdk.Conn, cause error) err
 			return nil
 		}
 		p.log.Warn("plugin restart failed", "attempt", attempt, "error", err, "retry_in", delay)
+		if errors.Is(err, ErrStopped) {
+			return err
+		}
 		if errors.Is(err, ErrChecksum) || errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNotFound) {
 			p.setFailed(err)
 			return err

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -72,14 +71,25 @@ type Pipeline struct {
 	agg   *window.Aggregator
 	stats counters
 
-	packets   chan *sdk.PacketBatch
-	detectors []*detectorStage
-	sinks     []*sinkStage
-	runID     string
-	alertSeq  atomic.Uint64
+	packets chan *sdk.PacketBatch
+	// stages are the captures, detectors and sinks; a reload replaces
+	// the set (see acquire).
+	stages atomic.Pointer[stageSet]
+	// spools are the sinks' disk queues by sink name, open for the whole
+	// run (a sink replaced by a reload hands its spool on).
+	spools   map[string]*spool.Spool
+	live     atomic.Bool
+	runID    string
+	alertSeq atomic.Uint64
 	// ctx is the downstream stages' context while Run runs (emitWindows
 	// has no context of its own: the aggregator calls it).
 	ctx context.Context
+
+	// reloadMu orders reloads with each other and with the shutdown.
+	reloadMu sync.Mutex
+	stopping bool
+	run      *runState
+	started  chan struct{} // closed once Run has started the stages
 }
 
 type detectorStage struct {
@@ -87,10 +97,15 @@ type detectorStage struct {
 	windows map[time.Duration]bool
 	names   []string
 	in      chan closedWindows
-	calls   atomic.Uint64
-	alerts  atomic.Uint64
-	fails   atomic.Uint64
-	latency *latencyHist // one Detect call
+	// retired is closed when the stage goes (reload, shutdown): it scores
+	// what is queued and ends; done is closed when it has.
+	retired, done chan struct{}
+	ctx           context.Context
+	cancel        context.CancelFunc
+	calls         atomic.Uint64
+	alerts        atomic.Uint64
+	fails         atomic.Uint64
+	latency       *latencyHist // one Detect call
 	// closeToAlert runs from the windows closing to the detector's answer
 	// being recorded (queueing included): how stale an alert is.
 	closeToAlert *latencyHist
@@ -113,6 +128,34 @@ type sinkStage struct {
 	dropped  atomic.Uint64 // raw packet batches dropped
 	droppedP atomic.Uint64 // raw packets dropped
 	latency  *latencyHist  // send-to-acknowledgement time of batches
+
+	// wctx bounds producers' writes; a reload that removes the sink
+	// cancels it and closes retired, and producers then skip the stage.
+	wctx    context.Context
+	wcancel context.CancelFunc
+	retired chan struct{}
+	cancel  context.CancelFunc // stops the writer
+	done    chan struct{}      // closed when the writer has stopped
+	err     error              // the writer's, once done
+}
+
+// write queues rec for the sink; a sink a reload removed takes nothing
+// more and is no error.
+func (s *sinkStage) write(ctx context.Context, rec sdk.Records) error {
+	select {
+	case <-s.retired:
+		return nil
+	default:
+	}
+	err := s.w.Write(ctx, rec)
+	if err != nil {
+		select {
+		case <-s.retired:
+			return nil
+		default:
+		}
+	}
+	return err
 }
 
 // New checks the wiring and builds the stages.
@@ -126,62 +169,26 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, packets: make(chan *sdk.PacketBatch, cfg.QueueDepth), runID: newRunID()}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, packets: make(chan *sdk.PacketBatch, cfg.QueueDepth), runID: newRunID(),
+		spools: map[string]*spool.Spool{}, started: make(chan struct{})}
+	set := &stageSet{captures: slices.Clone(cfg.Captures)}
 	for _, d := range cfg.Detectors {
-		info := d.Info()
-		for _, f := range info.Features {
-			if !sdk.KnownFeature(f) {
-				return nil, fmt.Errorf("detector %q asks for unknown feature %q (feature schema version %d knows: %v)", d.Name(), f, sdk.FeatureSchemaVersion, sdk.Features)
-			}
+		st, err := p.newDetectorStage(d)
+		if err != nil {
+			return nil, err
 		}
-		st := &detectorStage{p: d, windows: map[time.Duration]bool{}, names: info.Features, in: make(chan closedWindows, cfg.QueueDepth), latency: newLatencyHist(), closeToAlert: newLatencyHist()}
-		if len(st.names) == 0 {
-			st.names = sdk.Features
-		}
-		ws := info.Windows
-		if len(ws) == 0 {
-			ws = []time.Duration{30 * time.Second, 180 * time.Second}
-		}
-		for _, w := range ws {
-			if !slices.Contains(sdk.WindowSizes, w) {
-				return nil, fmt.Errorf("detector %q subscribes to %s windows; the core computes %v", d.Name(), w, sdk.WindowSizes)
-			}
-			st.windows[w] = true
-		}
-		p.detectors = append(p.detectors, st)
+		set.detectors = append(set.detectors, st)
 	}
 	for _, s := range cfg.Sinks {
-		info := s.Info()
-		st := &sinkStage{p: s, frames: info.WantsFrames, latency: newLatencyHist()}
-		if cfg.SpoolDir != "" {
-			sp, rec, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, s.Name()), MaxBytes: cfg.SpoolMaxBytes})
-			if err != nil {
-				p.closeSpools()
-				return nil, fmt.Errorf("sink %q: %w", s.Name(), err)
-			}
-			if rec.Clean() {
-				p.log.Info("sink spool opened", "sink", s.Name(), "recovered", rec.String())
-			} else {
-				p.log.Warn("sink spool recovered with losses", "sink", s.Name(), "recovery", rec.String())
-			}
-			st.spool = sp
-			st.w = s.NewSpooledSinkWriter(sp, 8, cfg.DropRawPackets)
-		} else {
-			st.w = s.NewSinkWriter(cfg.QueueDepth, 8)
+		st, _, err := p.newSinkStage(s)
+		if err != nil {
+			p.closeSpools()
+			return nil, err
 		}
-		st.w.OnAck = st.latency.observe
-		for _, r := range info.Records {
-			switch r {
-			case sdk.RecordPackets:
-				st.packets = true
-			case sdk.RecordFeatures:
-				st.features = true
-			case sdk.RecordAlerts:
-				st.alerts = true
-			}
-		}
-		p.sinks = append(p.sinks, st)
+		set.sinks = append(set.sinks, st)
 	}
+	p.stages.Store(set)
+	p.live.Store(cfg.Live)
 	agg, err := window.New(cfg.Window, p.emitWindows)
 	if err != nil {
 		p.closeSpools()
@@ -191,10 +198,20 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
+// spoolSegmentBytes is a sixteenth of the spool's bound, at most 64 MiB:
+// space is freed a whole segment at a time, so a small spool made of one
+// segment would free nothing until the sink acknowledged all of it.
+func spoolSegmentBytes(maxBytes int64) int64 {
+	if maxBytes <= 0 {
+		return 0 // the spool's defaults
+	}
+	return min(max(maxBytes/16, 64<<10), 64<<20, maxBytes)
+}
+
 // WantsFrames reports whether some sink asked for raw frames, which is
 // what tells capture plugins to include them.
 func (p *Pipeline) WantsFrames() bool {
-	for _, s := range p.sinks {
+	for _, s := range p.stages.Load().sinks {
 		if s.packets && s.frames {
 			return true
 		}
@@ -203,12 +220,8 @@ func (p *Pipeline) WantsFrames() bool {
 }
 
 func (p *Pipeline) closeSpools() {
-	for _, s := range p.sinks {
-		if s.spool != nil {
-			if err := s.spool.Close(); err != nil {
-				p.log.Warn("close sink spool", "sink", s.p.Name(), "error", err)
-			}
-		}
+	for name := range p.spools {
+		p.closeSpool(name)
 	}
 }
 
@@ -222,6 +235,8 @@ func newRunID() string {
 // everything downstream is drained (the order of a clean shutdown), or
 // when ctx ends. After ctx ends it still drains for up to drainTimeout:
 // capture stops, windows flush as partial, detectors finish, sinks flush.
+// It logs one line per step of the drain ("drain 1/4" to "drain 4/4").
+// While it runs, Reload may change the plugins.
 func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 	// Downstream stages outlive ctx so a shutdown can drain them.
 	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
@@ -233,61 +248,92 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 	p.ctx = drainCtx
 	defer p.closeSpools()
 
-	var sinkWG sync.WaitGroup
-	sinkErrs := make([]error, len(p.sinks))
-	for i, s := range p.sinks {
-		sinkWG.Add(1)
-		go func() {
-			defer sinkWG.Done()
-			sinkErrs[i] = s.w.Run(drainCtx)
-		}()
+	rs := &runState{ctx: ctx, drainCtx: drainCtx, captures: map[*host.Plugin]*captureRun{}, ended: make(chan struct{}, 1)}
+	p.reloadMu.Lock()
+	p.run = rs
+	set := p.stages.Load()
+	for _, s := range set.sinks {
+		p.startSink(rs, s)
 	}
-	var detWG sync.WaitGroup
-	for _, d := range p.detectors {
-		detWG.Add(1)
-		go func() {
-			defer detWG.Done()
-			p.runDetector(drainCtx, d)
-		}()
+	for _, d := range set.detectors {
+		p.startDetector(rs, d)
 	}
-
 	aggDone := make(chan error, 1)
 	go func() { aggDone <- p.runAggregator(drainCtx) }()
-
-	var captureErr error
-	if len(p.cfg.Captures) == 0 {
-		// A central view: no capture, only sinks serving queries. It runs
-		// until it is stopped.
-		<-ctx.Done()
-	} else {
-		captureErr = p.runCaptures(ctx)
+	// Without a capture (a central view: only sinks serving queries) it
+	// runs until it is stopped.
+	for _, c := range set.captures {
+		p.startCapture(rs, c)
 	}
+	close(p.started)
+	p.reloadMu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-rs.ended:
+	}
+	p.reloadMu.Lock() // waits for a reload in progress; none starts after
+	p.stopping = true
+	p.reloadMu.Unlock()
+	drainStart := time.Now()
+	since := func() time.Duration { return time.Since(drainStart).Round(time.Millisecond) }
+	reason := "input ended"
+	if ctx.Err() != nil {
+		reason = "stop requested"
+	}
+
+	// The figures come from the pipeline's own atomic counters: the
+	// aggregator's are its goroutine's until it has ended.
+	p.stopCaptures(rs)
+	set = p.stages.Load()
+	windows := p.stats.windowTotal()
+	p.log.Info("drain 1/4: captures stopped", "reason", reason, "captures", len(set.captures), "packets", p.stats.packets.Load(), "elapsed", since())
+
 	close(p.packets)
 	aggErr := <-aggDone
-	for _, d := range p.detectors {
-		close(d.in)
+	alerts := p.stats.alerts.Load()
+	p.log.Info("drain 2/4: windows flushed", "windows", p.stats.windowTotal()-windows, "elapsed", since())
+
+	for _, d := range set.detectors {
+		close(d.retired)
 	}
-	detWG.Wait()
-	for _, s := range p.sinks {
+	rs.detWG.Wait()
+	var acked uint64
+	for _, s := range set.sinks {
+		acked -= s.w.Acked()
+	}
+	p.log.Info("drain 3/4: detectors finished", "detectors", len(set.detectors), "alerts", p.stats.alerts.Load()-alerts, "elapsed", since())
+
+	for _, s := range set.sinks {
 		s.w.Close()
 	}
-	sinkWG.Wait()
-	if errors.Is(captureErr, context.Canceled) && ctx.Err() != nil {
-		captureErr = nil // a requested stop, not a failure
-	}
-	var unacked int
-	for _, s := range p.sinks {
+	rs.sinkWG.Wait()
+	var unacked, spooled int
+	for _, s := range set.sinks {
+		acked += s.w.Acked()
 		unacked += len(s.w.Unacked())
-	}
-	for _, s := range p.sinks {
 		if s.spool != nil {
-			unacked += s.w.Queued()
+			spooled += s.w.Queued()
 		}
 	}
-	if unacked > 0 {
-		p.log.Warn("shutdown left batches unacknowledged by sinks (spooled ones are sent at the next start)", "batches", unacked)
+	p.log.Info("drain 4/4: sinks flushed", "sinks", len(set.sinks), "acked_batches", acked, "left_in_spool", spooled,
+		"timed_out", drainCtx.Err() != nil, "elapsed", since())
+	if n := unacked + spooled; n > 0 {
+		p.log.Warn("shutdown left batches unacknowledged by sinks (spooled ones are sent at the next start)", "batches", n)
 	}
+	var sinkErrs []error
+	for _, s := range set.sinks {
+		sinkErrs = append(sinkErrs, s.err)
+	}
+	rs.capMu.Lock()
+	captureErr := errors.Join(rs.capErrs...)
+	rs.capMu.Unlock()
 	return errors.Join(captureErr, aggErr, errors.Join(filterCanceled(sinkErrs)...))
+}
+
+// windowTotal is the number of window rows closed, all sizes.
+func (c *counters) windowTotal() uint64 {
+	return c.win5.Load() + c.win30.Load() + c.win180.Load() + c.winOther.Load()
 }
 
 func filterCanceled(errs []error) []error {
@@ -300,60 +346,13 @@ func filterCanceled(errs []error) []error {
 	return out
 }
 
-func (p *Pipeline) runCaptures(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(p.cfg.Captures))
-	for i, c := range p.cfg.Captures {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.RunCapture(ctx, func(b *sdk.PacketBatch) error { return p.takePackets(ctx, c, b) }, func(l host.CaptureLoss) {
-				p.stats.captureLost.Add(l.To - l.From)
-				p.log.Warn("capture lost packets while restarting", "capture", c.Name(), "from", l.From, "to", l.To)
-			})
-			if errs[i] != nil && !errors.Is(errs[i], context.Canceled) {
-				p.log.Error("capture ended with an error", "capture", c.Name(), "error", errs[i])
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // takePackets hands a batch to the aggregator (blocking: back-pressure on
 // the capture) and to sinks that store raw packets (dropping, counted,
 // when they cannot keep up and that is allowed).
 func (p *Pipeline) takePackets(ctx context.Context, c *host.Plugin, b *sdk.PacketBatch) error {
 	p.stats.captureCounters.Store(c.Name(), b.Counters)
-	for _, s := range p.sinks {
-		if !s.packets {
-			continue
-		}
-		rec := sdk.Records{Packets: b}
-		if s.spool != nil {
-			switch err := s.w.Write(ctx, rec); {
-			case errors.Is(err, host.ErrSpoolFull):
-				s.dropped.Add(1)
-				s.droppedP.Add(uint64(b.Len()))
-			case err != nil:
-				return err
-			}
-			continue
-		}
-		if !p.cfg.DropRawPackets {
-			if err := s.w.Write(ctx, rec); err != nil {
-				return err
-			}
-			continue
-		}
-		if s.w.Queued() >= p.cfg.QueueDepth {
-			s.dropped.Add(1)
-			s.droppedP.Add(uint64(b.Len()))
-			continue
-		}
-		if err := s.w.Write(ctx, rec); err != nil {
-			return err
-		}
+	if err := p.packetsToSinks(ctx, b); err != nil {
+		return err
 	}
 	select {
 	case p.packets <- b:
@@ -363,13 +362,61 @@ func (p *Pipeline) takePackets(ctx context.Context, c *host.Plugin, b *sdk.Packe
 	}
 }
 
-func (p *Pipeline) runAggregator(ctx context.Context) error {
-	var tick <-chan time.Time
-	if p.cfg.Live {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		tick = t.C
+// packetsToSinks hands raw packets to the sinks that store them.
+func (p *Pipeline) packetsToSinks(ctx context.Context, b *sdk.PacketBatch) error {
+	set := p.acquire()
+	defer set.release()
+	for _, s := range set.sinks {
+		if !s.packets {
+			continue
+		}
+		rec := sdk.Records{Packets: b}
+		if s.spool != nil {
+			switch err := s.writePackets(ctx, rec, !p.cfg.DropRawPackets); {
+			case errors.Is(err, host.ErrSpoolFull):
+				s.dropped.Add(1)
+				s.droppedP.Add(uint64(b.Len()))
+			case err != nil:
+				return err
+			}
+			continue
+		}
+		if !p.cfg.DropRawPackets {
+			if err := s.writePackets(ctx, rec, true); err != nil {
+				return err
+			}
+			continue
+		}
+		if s.w.Queued() >= p.cfg.QueueDepth {
+			s.dropped.Add(1)
+			s.droppedP.Add(uint64(b.Len()))
+			continue
+		}
+		if err := s.write(ctx, rec); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// writePackets is write for raw packets on the capture's context ctx. A
+// write that may wait (mayBlock) also ends when the sink is removed.
+func (s *sinkStage) writePackets(ctx context.Context, rec sdk.Records, mayBlock bool) error {
+	if mayBlock && s.wctx != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.wctx, cancel)()
+		ctx = wctx
+	}
+	return s.write(ctx, rec)
+}
+
+func (p *Pipeline) runAggregator(ctx context.Context) error {
+	// Live capture closes idle windows by wall clock; a reload may add
+	// or remove the live capture, so the ticker always runs.
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	tick := t.C
 	for {
 		select {
 		case b, ok := <-p.packets:
@@ -390,6 +437,9 @@ func (p *Pipeline) runAggregator(ctx context.Context) error {
 				return err
 			}
 		case now := <-tick:
+			if !p.live.Load() {
+				continue
+			}
 			if err := p.agg.Tick(now); err != nil {
 				return err
 			}
@@ -415,20 +465,34 @@ func (p *Pipeline) emitWindows(b *sdk.FeatureBatch) error {
 			return fmt.Errorf("record features: %w", err)
 		}
 	}
-	for _, s := range p.sinks {
+	set := p.acquire()
+	defer set.release()
+	for _, s := range set.sinks {
 		if s.features {
-			if err := s.w.Write(ctx, sdk.Records{Features: b}); err != nil {
+			if err := s.write(s.writeCtx(ctx), sdk.Records{Features: b}); err != nil {
 				return err
 			}
 		}
 	}
 	closed := time.Now()
-	for _, d := range p.detectors {
+	for _, d := range set.detectors {
 		if d.windows[b.Window] {
-			d.in <- closedWindows{project(b, d.names), closed}
+			select {
+			case d.in <- closedWindows{project(b, d.names), closed}:
+			case <-d.retired: // a reload that outwaited us retired it
+			}
 		}
 	}
 	return nil
+}
+
+// writeCtx is what a producer's write to s waits on: the stage's own
+// context while it runs (a reload that removes the sink ends it).
+func (s *sinkStage) writeCtx(ctx context.Context) context.Context {
+	if s.wctx != nil {
+		return s.wctx
+	}
+	return ctx
 }
 
 // project returns b with only the named features, in that order: what a
@@ -453,37 +517,56 @@ func project(b *sdk.FeatureBatch, names []string) *sdk.FeatureBatch {
 	return out
 }
 
+// runDetector scores the windows queued for d until the stage is retired
+// and its queue is empty.
 func (p *Pipeline) runDetector(ctx context.Context, d *detectorStage) {
-	for w := range d.in {
-		b := w.batch
-		start := time.Now()
-		alerts, err := d.p.Detect(ctx, b, p.cfg.DetectTimeout)
-		d.latency.observe(time.Since(start))
-		d.calls.Add(1)
-		if err != nil {
-			d.fails.Add(1)
-			p.log.Error("detector failed on a batch; its windows still reach the sinks", "detector", d.p.Name(), "window", b.Window, "rows", len(b.Rows), "error", err)
-			continue
-		}
-		if len(alerts) == 0 {
-			continue
-		}
-		now := time.Now().UTC()
-		for i := range alerts {
-			a := &alerts[i]
-			row := b.Rows[a.Row]
-			a.ID = fmt.Sprintf("%s-%d", p.runID, p.alertSeq.Add(1))
-			a.Sensor, a.Detector = p.cfg.Sensor, d.p.Name()
-			a.Src, a.Window, a.Start, a.End, a.Time = row.Src, b.Window, row.Start, row.End, now
-			if a.Severity == "" {
-				a.Severity = sdk.SeverityMedium
+	for {
+		select {
+		case w := <-d.in:
+			p.detect(ctx, d, w)
+		case <-d.retired:
+			for {
+				select {
+				case w := <-d.in:
+					p.detect(ctx, d, w)
+				default:
+					return
+				}
 			}
 		}
-		d.alerts.Add(uint64(len(alerts)))
-		p.stats.alerts.Add(uint64(len(alerts)))
-		p.recordAlerts(ctx, alerts)
-		d.closeToAlert.observe(time.Since(w.closedAt))
 	}
+}
+
+// detect scores one batch of windows and records its alerts.
+func (p *Pipeline) detect(ctx context.Context, d *detectorStage, w closedWindows) {
+	b := w.batch
+	start := time.Now()
+	alerts, err := d.p.Detect(ctx, b, p.cfg.DetectTimeout)
+	d.latency.observe(time.Since(start))
+	d.calls.Add(1)
+	if err != nil {
+		d.fails.Add(1)
+		p.log.Error("detector failed on a batch; its windows still reach the sinks", "detector", d.p.Name(), "window", b.Window, "rows", len(b.Rows), "error", err)
+		return
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	now := time.Now().UTC()
+	for i := range alerts {
+		a := &alerts[i]
+		row := b.Rows[a.Row]
+		a.ID = fmt.Sprintf("%s-%d", p.runID, p.alertSeq.Add(1))
+		a.Sensor, a.Detector = p.cfg.Sensor, d.p.Name()
+		a.Src, a.Window, a.Start, a.End, a.Time = row.Src, b.Window, row.Start, row.End, now
+		if a.Severity == "" {
+			a.Severity = sdk.SeverityMedium
+		}
+	}
+	d.alerts.Add(uint64(len(alerts)))
+	p.stats.alerts.Add(uint64(len(alerts)))
+	p.recordAlerts(ctx, alerts)
+	d.closeToAlert.observe(time.Since(w.closedAt))
 }
 
 func (p *Pipeline) recordAlerts(ctx context.Context, alerts []sdk.Alert) {
@@ -492,9 +575,11 @@ func (p *Pipeline) recordAlerts(ctx context.Context, alerts []sdk.Alert) {
 			p.log.Error("record alerts", "error", err)
 		}
 	}
-	for _, s := range p.sinks {
+	set := p.acquire()
+	defer set.release()
+	for _, s := range set.sinks {
 		if s.alerts {
-			if err := s.w.Write(ctx, sdk.Records{Alerts: alerts}); err != nil {
+			if err := s.write(s.writeCtx(ctx), sdk.Records{Alerts: alerts}); err != nil {
 				p.log.Error("queue alerts for sink", "sink", s.p.Name(), "error", err)
 			}
 		}
