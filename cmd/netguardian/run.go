@@ -150,6 +150,7 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		return nil, err
 	}
 	mem := store.NewMemory(store.Options{})
+	rec := &memoryRecorder{mem: mem}
 	pl, err := pipeline.New(pipeline.Config{
 		Sensor:    cfg.Sensor.Name,
 		Captures:  ps.captures,
@@ -163,7 +164,7 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		DropRawPackets: cfg.Pipeline.DropRawPackets,
 		SpoolDir:       cfg.Sensor.SpoolDir,
 		SpoolMaxBytes:  int64(cfg.Sensor.SpoolMaxMiB) << 20,
-		Recorder:       mem,
+		Recorder:       rec,
 		OnAlert:        hooks.onAlert,
 		OnPackets:      hooks.onPackets,
 		Live:           ps.live,
@@ -180,7 +181,33 @@ func newSensor(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 	for _, p := range ps.all() {
 		ps.watch(ctx, p)
 	}
-	return &sensor{cfg: cfg, plugins: ps, pipeline: pl, store: mem, log: log}, nil
+	s := &sensor{cfg: cfg, plugins: ps, pipeline: pl, store: mem, log: log}
+	rec.skip = func() bool { return s.apiStore() != sdk.Store(mem) }
+	return s, nil
+}
+
+// memoryRecorder fills the embedded store only while it is what the API
+// answers from. With a sink serving queries nothing reads it, and its
+// bounded history (a few hundred MB at the default caps with thousands of
+// sources) would only cost the core memory. The check is made per batch,
+// so a reload that adds or removes such a sink takes effect at once.
+type memoryRecorder struct {
+	mem  *store.Memory
+	skip func() bool
+}
+
+func (r *memoryRecorder) AppendFeatures(ctx context.Context, b *sdk.FeatureBatch) error {
+	if r.skip != nil && r.skip() {
+		return nil
+	}
+	return r.mem.AppendFeatures(ctx, b)
+}
+
+func (r *memoryRecorder) AppendAlerts(ctx context.Context, alerts []sdk.Alert) error {
+	if r.skip != nil && r.skip() {
+		return nil
+	}
+	return r.mem.AppendAlerts(ctx, alerts)
 }
 
 // apiStore is what the API queries: a sink that serves queries (the whole
