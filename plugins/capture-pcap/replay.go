@@ -330,24 +330,34 @@ func (pc *pacer) stop() {
 	}
 }
 
-func (pc *pacer) wait(ctx context.Context, ts int64, flush func() error) error {
+// due returns when the packet stamped ts is due, given the wall clock now
+// (the zero time: at once).
+func (pc *pacer) due(ts int64, now time.Time) time.Time {
 	if !pc.started {
-		pc.started, pc.anchorW, pc.anchorT, pc.prevT = true, time.Now(), ts, ts
-		return nil
+		pc.started, pc.anchorW, pc.anchorT, pc.prevT = true, now, ts, ts
+		return time.Time{}
 	}
 	gap := ts - pc.prevT
 	pc.prevT = ts
 	if gap < 0 {
 		// Time went backwards (next file, unordered capture): go on from here.
-		pc.anchorW, pc.anchorT = time.Now(), ts
-		return nil
+		pc.anchorW, pc.anchorT = now, ts
+		return time.Time{}
 	}
 	if pc.maxGap > 0 && gap > pc.maxGap {
-		// Cut a long silence: re-anchor as if it had lasted maxGap.
-		pc.anchorW = pc.anchorW.Add(time.Duration(float64(ts-pc.maxGap-pc.anchorT) / pc.speed))
-		pc.anchorT = ts - pc.maxGap
+		// Cut a long silence to maxGap: from here on the schedule runs
+		// the excess behind packet time.
+		pc.anchorT += gap - pc.maxGap
 	}
-	d := time.Until(pc.anchorW.Add(time.Duration(float64(ts-pc.anchorT) / pc.speed)))
+	return pc.anchorW.Add(time.Duration(float64(ts-pc.anchorT) / pc.speed))
+}
+
+func (pc *pacer) wait(ctx context.Context, ts int64, flush func() error) error {
+	at := pc.due(ts, time.Now())
+	if at.IsZero() {
+		return nil
+	}
+	d := time.Until(at)
 	if d <= 0 {
 		return nil
 	}
