@@ -9,7 +9,7 @@ GOFLAGS_BUILD ?= -trimpath
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
-.PHONY: all build web run test bench fuzz model proto deps clean fmt vet
+.PHONY: all build web run test bench bench-e2e fuzz soak model proto deps clean fmt vet
 
 all: build
 
@@ -51,6 +51,13 @@ BENCHTIME ?= 1x
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./... | tee bench.out
 
+# bench-e2e times analyze against nfpcapd, softflowd, argus and tshark on the
+# same synthetic captures (about half an hour) and writes the table into
+# docs/benchmarks.md. BENCH_E2E_FLAGS='-sizes 50k -runs 2' for a quick look;
+# `go run ./internal/tools/bench-e2e -h` lists the flags.
+bench-e2e: build
+	$(GO) run ./internal/tools/bench-e2e $(BENCH_E2E_FLAGS)
+
 # Fuzzing: each target for FUZZTIME (not part of make test).
 FUZZTIME ?= 60s
 fuzz:
@@ -59,6 +66,12 @@ fuzz:
 			echo "== $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$t; \
 		done; \
 	done
+
+# Soak (not part of make test): 30 minutes at 100k packets/s with every
+# plugin on; RSS and goroutines plotted to docs/soak.png (docs/soak.md).
+# SOAKFLAGS='-duration 2m' for a short run.
+soak: build
+	$(GO) run ./internal/tools/soak $(SOAKFLAGS)
 
 proto:
 	@mkdir -p $(BIN)/tools
