@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what NetGuardian's test suite needs from the system. As root it
-# uses apt-get; otherwise it names the missing Debian packages and stops.
+# Installs what NetGuardian's test suite and `make bench-e2e` need from the
+# system. As root it uses apt-get; otherwise it names the missing Debian
+# packages and stops.
 set -euo pipefail
 
 # command-or-path : Debian package
@@ -13,6 +14,10 @@ needs=(
   "chromium:chromium"                   # dashboard tests in headless Chromium
   "protoc:protobuf-compiler"            # make proto
   "editcap:tshark"
+  # make bench-e2e times analyze against these flow meters (small packages)
+  "nfpcapd:nfdump"
+  "softflowd:softflowd"
+  "argus:argus-server"
 )
 
 missing=()
@@ -20,7 +25,7 @@ for n in "${needs[@]}"; do
   cmd=${n%%:*} pkg=${n##*:}
   if [[ $cmd == pg_initdb ]]; then
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && continue
-  elif command -v "$cmd" >/dev/null 2>&1; then
+  elif command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]]; then
     continue
   fi
   [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
@@ -42,4 +47,14 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The benchmark runs the flow meters on files; the daemons the packages
+# enable (nfcapd, softflowd, argus capturing) are not wanted.
+if [[ -d /run/systemd/system ]]; then
+  for pu in nfdump:nfdump softflowd:softflowd argus-server:argus; do   # package:unit
+    pkg=${pu%%:*} unit=${pu##*:}
+    if [[ " ${missing[*]} " == *" $pkg "* ]]; then
+      systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+    fi
+  done
+fi
 echo "install-deps: done"

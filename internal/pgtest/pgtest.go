@@ -21,6 +21,9 @@
 // simulate the database going away and coming back on the same port with
 // the same data.
 //
+// Programs that are not tests (the end-to-end benchmark) start the same
+// throwaway cluster with NewCluster and manage its databases themselves.
+//
 // The server binaries are found under /usr/lib/postgresql/*/bin (highest
 // version) or on PATH. As root, initdb and postgres run as the `postgres`
 // system user (or `nobody`), which owns the cluster's directory. Without
@@ -151,6 +154,26 @@ func Shutdown() {
 		sharedC.destroy()
 	}
 }
+
+// Cluster is a throwaway cluster for a program rather than a test.
+type Cluster struct{ c *cluster }
+
+// NewCluster starts a throwaway cluster like Start's (initdb in a temporary
+// directory, fsync off, 127.0.0.1 on a free port). Close removes it.
+func NewCluster() (*Cluster, error) {
+	c, err := newCluster()
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{c}, nil
+}
+
+// AdminURL is a postgres:// URL of the superuser on the database
+// `postgres`, from which to CREATE DATABASE.
+func (c *Cluster) AdminURL() string { return c.c.adminURL() }
+
+// Close stops the server and removes its directory.
+func (c *Cluster) Close() { c.c.destroy() }
 
 // newDatabase creates a database named ng_test_<random> through adminURL.
 func newDatabase(t testing.TB, adminURL string, c *cluster, shared bool) *Server {

@@ -144,3 +144,26 @@ func TestExternalServer(t *testing.T) {
 		t.Errorf("external test database %s left behind (%d, %v)", name, n, err)
 	}
 }
+
+func TestNewClusterForPrograms(t *testing.T) {
+	c, err := NewCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := c.c.dir
+	admin := connect(t, c.AdminURL())
+	if _, err := admin.Exec(t.Context(), "CREATE DATABASE program_db"); err != nil {
+		t.Fatalf("the admin URL cannot create a database: %v", err)
+	}
+	admin.Close(t.Context())
+	c.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("cluster directory %s still there after Close (%v)", dir, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, c.AdminURL()); err == nil {
+		conn.Close(ctx)
+		t.Error("connected to a closed cluster")
+	}
+}
