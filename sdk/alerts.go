@@ -43,7 +43,10 @@ type Alert struct {
 	// Details is free-form JSON the detector wants stored with the alert.
 	Details json.RawMessage
 
-	// Filled by the core.
+	// Filled by the core. ID is a hash of (Sensor, Detector, Label, Src,
+	// Window, Start) and Time is Start + Window (packet time), so the same
+	// verdict on the same window is the same alert however often it is
+	// computed: stores keep one per ID.
 	ID       string
 	Sensor   string
 	Detector string
@@ -51,7 +54,7 @@ type Alert struct {
 	Window   time.Duration
 	Start    time.Time
 	End      time.Time
-	Time     time.Time // when the core received the alert
+	Time     time.Time
 }
 
 // FeatureValue is a feature's value and its weight in a decision.

@@ -53,6 +53,7 @@ const maxMessageBytes = 256 << 20
 // according to its Describe().Kind; a Sink that also implements Store
 // answers queries. Serve does not return while the core is connected.
 func Serve(p Plugin) {
+	exitWithParent()
 	info := fillInfo(p)
 	if err := checkImplements(p, info); err != nil {
 		fmt.Fprintln(os.Stderr, "netguardian plugin:", err)

@@ -36,7 +36,8 @@ func newActiveSet(activeFor time.Duration, maxKeys int) *activeSet {
 }
 
 // newer orders alerts of one key: the later window end wins, then the
-// later arrival, then the ID (so the choice does not depend on order).
+// later Time (the window's aligned end), then the ID (so the choice does
+// not depend on arrival order).
 func newer(a, b sdk.Alert) bool {
 	if c := a.End.Compare(b.End); c != 0 {
 		return c > 0

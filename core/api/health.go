@@ -58,6 +58,10 @@ type spoolHealth struct {
 	MaxBytes       int64  `json:"max_bytes"`
 	LostBatches    uint64 `json:"lost_batches"`
 	LostBytes      int64  `json:"lost_bytes"`
+	// FullWaits: feature and alert batches that found it full and waited;
+	// WriteErrors: writes that failed (a disk error).
+	FullWaits   uint64 `json:"full_waits"`
+	WriteErrors uint64 `json:"write_errors"`
 }
 
 type healthView struct {
@@ -142,10 +146,17 @@ func (s *Server) health(st pipeline.Stats) healthView {
 	for _, k := range st.Sinks {
 		h.Queues.Sinks[k.Name] = k.Queue
 		if sp := k.Spool; sp != nil {
-			h.Spools[k.Name] = spoolHealth{PendingBatches: sp.PendingRecords, Bytes: sp.DiskBytes, MaxBytes: sp.MaxBytes, LostBatches: sp.LostRecords, LostBytes: sp.LostBytes}
+			h.Spools[k.Name] = spoolHealth{PendingBatches: sp.PendingRecords, Bytes: sp.DiskBytes, MaxBytes: sp.MaxBytes, LostBatches: sp.LostRecords, LostBytes: sp.LostBytes,
+				FullWaits: k.SpoolFullWaits, WriteErrors: k.SpoolWriteErrors}
 			if sp.LostRecords > 0 {
 				h.Reasons = append(h.Reasons, fmt.Sprintf("sink %q lost %d spooled batches to damage (see the log)", k.Name, sp.LostRecords))
 			}
+		}
+		if k.SpoolWriteErrors > 0 {
+			h.Reasons = append(h.Reasons, fmt.Sprintf("sink %q failed to write its spool %d times (see the log)", k.Name, k.SpoolWriteErrors))
+		}
+		if k.LostBatches > 0 {
+			h.Reasons = append(h.Reasons, fmt.Sprintf("sink %q lost %d feature or alert batches it could not queue (see the log)", k.Name, k.LostBatches))
 		}
 	}
 	h.Drops.Recent = s.drops.observe(h.Drops.Total, s.now())

@@ -28,6 +28,7 @@ type statsCollector struct {
 	sinkAcked, sinkRejected         *prometheus.Desc
 	spoolBytes, spoolMax            *prometheus.Desc
 	spoolLost, spoolCut             *prometheus.Desc
+	spoolWaits, spoolErrs, sinkLost *prometheus.Desc
 	capDecodeErrs, capNonIP         *prometheus.Desc
 	active, wsClients, wsDropped    *prometheus.Desc
 }
@@ -62,6 +63,9 @@ func newStatsCollector(s *Server) *statsCollector {
 		spoolMax:      d("sink_spool_max_bytes", "The bound of a sink's disk spool (sensor.spool_max_mib).", "sink"),
 		spoolLost:     d("sink_spool_lost_batches_total", "Spooled batches found damaged (at start, or when read) and lost.", "sink"),
 		spoolCut:      d("sink_spool_lost_bytes_total", "Bytes of damaged spool records cut off.", "sink"),
+		spoolWaits:    d("sink_spool_full_waits_total", "Feature and alert batches that found a sink's spool full and waited for room.", "sink"),
+		spoolErrs:     d("sink_spool_write_errors_total", "Writes to a sink's spool that failed (disk errors; features and alerts retry, raw packets are dropped).", "sink"),
+		sinkLost:      d("sink_lost_batches_total", "Feature and alert batches that could not be queued for a sink and are lost.", "sink"),
 		capDecodeErrs: d("capture_decode_errors_total", "Frames a capture could not decode.", "capture"),
 		capNonIP:      d("capture_non_ip_total", "Frames without an IP layer.", "capture"),
 		active:        d("active_alerts", "Active alerts: the newest per (source, label) whose window ended within active_for."),
@@ -73,7 +77,7 @@ func newStatsCollector(s *Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.batches, c.alerts, c.windows, c.dropped, c.sourcesDrop, c.late,
 		c.activeSources, c.restarts, c.failures, c.up, c.queue, c.detCalls, c.detAlerts, c.detFails, c.detLatency, c.sinkLatency,
-		c.sinkAcked, c.sinkRejected, c.spoolBytes, c.spoolMax, c.spoolLost, c.spoolCut, c.capDecodeErrs, c.capNonIP, c.active, c.wsClients, c.wsDropped} {
+		c.sinkAcked, c.sinkRejected, c.spoolBytes, c.spoolMax, c.spoolLost, c.spoolCut, c.spoolWaits, c.spoolErrs, c.sinkLost, c.capDecodeErrs, c.capNonIP, c.active, c.wsClients, c.wsDropped} {
 		ch <- d
 	}
 }
@@ -131,12 +135,15 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sinkAcked, k.Acked, k.Name)
 		counter(c.sinkRejected, k.Rejected, k.Name)
 		counter(c.dropped, k.RawPacketsDropped, "sink", k.Name)
+		counter(c.sinkLost, k.LostBatches, k.Name)
 		gauge(c.queue, float64(k.Queue), "sink", k.Name)
 		if sp := k.Spool; sp != nil {
 			gauge(c.spoolBytes, float64(sp.DiskBytes), k.Name)
 			gauge(c.spoolMax, float64(sp.MaxBytes), k.Name)
 			counter(c.spoolLost, sp.LostRecords, k.Name)
 			counter(c.spoolCut, uint64(sp.LostBytes), k.Name)
+			counter(c.spoolWaits, k.SpoolFullWaits, k.Name)
+			counter(c.spoolErrs, k.SpoolWriteErrors, k.Name)
 		}
 		if m, err := constHistogram(c.sinkLatency, k.Latency, k.Name); err == nil {
 			ch <- m

@@ -7,16 +7,19 @@
 // Queues between stages are bounded. Under overload only raw packets bound
 // for sinks are dropped (when allowed), and every drop is counted per
 // stage; features and alerts are never dropped: a full queue blocks the
-// stage before it (back-pressure).
+// stage before it (back-pressure). A sink's spool admits raw packets only
+// up to a high-water mark, so features and alerts always find room.
 package pipeline
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,6 +73,10 @@ type Pipeline struct {
 	log   *slog.Logger
 	agg   *window.Aggregator
 	stats counters
+	// aggStats is the aggregator's counters as its goroutine last
+	// published them (after each batch, tick and the close): Stats reads
+	// this, never the aggregator, which only its goroutine may touch.
+	aggStats atomic.Pointer[window.Stats]
 
 	packets chan *sdk.PacketBatch
 	// stages are the captures, detectors and sinks; a reload replaces
@@ -77,10 +84,8 @@ type Pipeline struct {
 	stages atomic.Pointer[stageSet]
 	// spools are the sinks' disk queues by sink name, open for the whole
 	// run (a sink replaced by a reload hands its spool on).
-	spools   map[string]*spool.Spool
-	live     atomic.Bool
-	runID    string
-	alertSeq atomic.Uint64
+	spools map[string]*spool.Spool
+	live   atomic.Bool
 	// ctx is the downstream stages' context while Run runs (emitWindows
 	// has no context of its own: the aggregator calls it).
 	ctx context.Context
@@ -125,9 +130,14 @@ type sinkStage struct {
 	alerts   bool
 	frames   bool
 	spool    *spool.Spool  // nil: batches queue in memory
+	rawLimit int64         // the spool size raw packets may fill (rawHighWater of its bound)
 	dropped  atomic.Uint64 // raw packet batches dropped
 	droppedP atomic.Uint64 // raw packets dropped
 	latency  *latencyHist  // send-to-acknowledgement time of batches
+	// Feature and alert batches that found the spool full and waited;
+	// spool writes that failed (disk errors, retried); batches spooled
+	// past the bound at a drain timeout; batches lost (see keep).
+	fullWaits, writeErrors, pastBound, lost atomic.Uint64
 
 	// wctx bounds producers' writes; a reload that removes the sink
 	// cancels it and closes retired, and producers then skip the stage.
@@ -169,7 +179,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, packets: make(chan *sdk.PacketBatch, cfg.QueueDepth), runID: newRunID(),
+	p := &Pipeline{cfg: cfg, log: cfg.Log, packets: make(chan *sdk.PacketBatch, cfg.QueueDepth),
 		spools: map[string]*spool.Spool{}, started: make(chan struct{})}
 	set := &stageSet{captures: slices.Clone(cfg.Captures)}
 	for _, d := range cfg.Detectors {
@@ -225,10 +235,24 @@ func (p *Pipeline) closeSpools() {
 	}
 }
 
-func newRunID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// alertID is an alert's identity: a hash of what makes it (sensor,
+// detector, label, source, window size and start), so the same verdict on
+// the same window has the same ID however often it is computed: a batch
+// re-sent, a replay run again, a core restarted after kill -9. Stores keep
+// one alert per ID.
+func alertID(sensor, detector, label string, src netip.Addr, window time.Duration, start time.Time) string {
+	b := make([]byte, 0, 128)
+	for _, s := range []string{"netguardian alert 1", sensor, detector, label} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	addr, _ := src.MarshalBinary() // never fails; empty for no address
+	b = binary.AppendUvarint(b, uint64(len(addr)))
+	b = append(b, addr...)
+	b = binary.BigEndian.AppendUint64(b, uint64(window))
+	b = binary.BigEndian.AppendUint64(b, uint64(start.UnixNano()))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Run starts every stage and returns when the captures have ended and
@@ -259,7 +283,7 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 		p.startDetector(rs, d)
 	}
 	aggDone := make(chan error, 1)
-	go func() { aggDone <- p.runAggregator(drainCtx) }()
+	go func() { aggDone <- p.runAggregator() }()
 	// Without a capture (a central view: only sinks serving queries) it
 	// runs until it is stopped.
 	for _, c := range set.captures {
@@ -309,15 +333,21 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 	}
 	rs.sinkWG.Wait()
 	var unacked, spooled int
+	var pastBound, lost uint64
 	for _, s := range set.sinks {
 		acked += s.w.Acked()
 		unacked += len(s.w.Unacked())
 		if s.spool != nil {
 			spooled += s.w.Queued()
 		}
+		pastBound += s.pastBound.Load()
+		lost += s.lost.Load()
 	}
 	p.log.Info("drain 4/4: sinks flushed", "sinks", len(set.sinks), "acked_batches", acked, "left_in_spool", spooled,
-		"timed_out", drainCtx.Err() != nil, "elapsed", since())
+		"spooled_past_bound", pastBound, "timed_out", drainCtx.Err() != nil, "elapsed", since())
+	if pastBound > 0 {
+		p.log.Warn("a full spool took the last batches past its bound at the drain timeout, so that none was lost", "batches", pastBound)
+	}
 	if n := unacked + spooled; n > 0 {
 		p.log.Warn("shutdown left batches unacknowledged by sinks (spooled ones are sent at the next start)", "batches", n)
 	}
@@ -328,7 +358,11 @@ func (p *Pipeline) Run(ctx context.Context, drainTimeout time.Duration) error {
 	rs.capMu.Lock()
 	captureErr := errors.Join(rs.capErrs...)
 	rs.capMu.Unlock()
-	return errors.Join(captureErr, aggErr, errors.Join(filterCanceled(sinkErrs)...))
+	var lostErr error
+	if lost > 0 {
+		lostErr = fmt.Errorf("%d feature and alert batches could not be queued for sinks and are lost (see the log)", lost)
+	}
+	return errors.Join(captureErr, aggErr, lostErr, errors.Join(filterCanceled(sinkErrs)...))
 }
 
 // windowTotal is the number of window rows closed, all sizes.
@@ -372,8 +406,8 @@ func (p *Pipeline) packetsToSinks(ctx context.Context, b *sdk.PacketBatch) error
 		}
 		rec := sdk.Records{Packets: b}
 		if s.spool != nil {
-			switch err := s.writePackets(ctx, rec, !p.cfg.DropRawPackets); {
-			case errors.Is(err, host.ErrSpoolFull):
+			switch err := p.spoolPackets(ctx, s, rec, p.cfg.DropRawPackets); {
+			case errors.Is(err, errShed):
 				s.dropped.Add(1)
 				s.droppedP.Add(uint64(b.Len()))
 			case err != nil:
@@ -411,7 +445,11 @@ func (s *sinkStage) writePackets(ctx context.Context, rec sdk.Records, mayBlock 
 	return s.write(ctx, rec)
 }
 
-func (p *Pipeline) runAggregator(ctx context.Context) error {
+// runAggregator feeds the aggregator until the packet queue is closed,
+// then flushes every open window. It does not stop when the drain times
+// out: the packets queued and the windows open were accepted, and from
+// then on their windows go to sinks' spools without waiting (see keep).
+func (p *Pipeline) runAggregator() error {
 	// Live capture closes idle windows by wall clock; a reload may add
 	// or remove the live capture, so the ticker always runs.
 	t := time.NewTicker(time.Second)
@@ -421,7 +459,9 @@ func (p *Pipeline) runAggregator(ctx context.Context) error {
 		select {
 		case b, ok := <-p.packets:
 			if !ok {
-				return p.agg.Close()
+				err := p.agg.Close()
+				p.publishAggStats()
+				return err
 			}
 			p.stats.packets.Add(uint64(b.Len()))
 			var bytes uint64
@@ -433,45 +473,50 @@ func (p *Pipeline) runAggregator(ctx context.Context) error {
 			if p.cfg.OnPackets != nil {
 				p.cfg.OnPackets(b)
 			}
-			if err := p.agg.Add(b); err != nil {
+			err := p.agg.Add(b)
+			p.publishAggStats()
+			if err != nil {
 				return err
 			}
 		case now := <-tick:
 			if !p.live.Load() {
 				continue
 			}
-			if err := p.agg.Tick(now); err != nil {
+			err := p.agg.Tick(now)
+			p.publishAggStats()
+			if err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }
 
-// emitWindows is the aggregator's output: closed windows of one size.
+// publishAggStats makes the aggregator's counters readable by Stats. On
+// the aggregator's goroutine only.
+func (p *Pipeline) publishAggStats() {
+	s := p.agg.Stats()
+	p.aggStats.Store(&s)
+}
+
+// emitWindows is the aggregator's output: closed windows of one size. They
+// are counted once every sink has them queued (on disk, with a spool).
 func (p *Pipeline) emitWindows(b *sdk.FeatureBatch) error {
 	if len(b.Rows) == 0 {
 		return nil
 	}
-	ctx := p.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	b.Sensor = p.cfg.Sensor
-	p.stats.windows(b.Window).Add(uint64(len(b.Rows)))
-	if p.cfg.Recorder != nil {
-		if err := p.cfg.Recorder.AppendFeatures(ctx, b); err != nil {
-			return fmt.Errorf("record features: %w", err)
-		}
-	}
 	set := p.acquire()
 	defer set.release()
 	for _, s := range set.sinks {
 		if s.features {
-			if err := s.write(s.writeCtx(ctx), sdk.Records{Features: b}); err != nil {
-				return err
-			}
+			p.keep(s, sdk.Records{Features: b})
+		}
+	}
+	p.stats.windows(b.Window).Add(uint64(len(b.Rows)))
+	if p.cfg.Recorder != nil {
+		// The in-memory view: a drain that timed out still records it.
+		if err := p.cfg.Recorder.AppendFeatures(context.WithoutCancel(p.runCtx()), b); err != nil {
+			return fmt.Errorf("record features: %w", err)
 		}
 	}
 	closed := time.Now()
@@ -487,7 +532,8 @@ func (p *Pipeline) emitWindows(b *sdk.FeatureBatch) error {
 }
 
 // writeCtx is what a producer's write to s waits on: the stage's own
-// context while it runs (a reload that removes the sink ends it).
+// context while it runs (a reload that removes the sink, or the drain
+// timeout, ends it).
 func (s *sinkStage) writeCtx(ctx context.Context) context.Context {
 	if s.wctx != nil {
 		return s.wctx
@@ -552,36 +598,59 @@ func (p *Pipeline) detect(ctx context.Context, d *detectorStage, w closedWindows
 	if len(alerts) == 0 {
 		return
 	}
-	now := time.Now().UTC()
-	for i := range alerts {
-		a := &alerts[i]
-		row := b.Rows[a.Row]
-		a.ID = fmt.Sprintf("%s-%d", p.runID, p.alertSeq.Add(1))
-		a.Sensor, a.Detector = p.cfg.Sensor, d.p.Name()
-		a.Src, a.Window, a.Start, a.End, a.Time = row.Src, b.Window, row.Start, row.End, now
-		if a.Severity == "" {
-			a.Severity = sdk.SeverityMedium
-		}
-	}
+	alerts = p.fillAlerts(d, b, alerts)
+	p.recordAlerts(ctx, alerts)
 	d.alerts.Add(uint64(len(alerts)))
 	p.stats.alerts.Add(uint64(len(alerts)))
-	p.recordAlerts(ctx, alerts)
 	d.closeToAlert.observe(time.Since(w.closedAt))
 }
 
-func (p *Pipeline) recordAlerts(ctx context.Context, alerts []sdk.Alert) {
-	if p.cfg.Recorder != nil {
-		if err := p.cfg.Recorder.AppendAlerts(ctx, alerts); err != nil {
-			p.log.Error("record alerts", "error", err)
-		}
+// fillAlerts sets what the core owns in a detector's alerts on b: the
+// window, the source and the identity. An alert's Time is its window's
+// aligned end (start + size) in packet time: like its ID it does not
+// depend on when or how often the window was computed. A repeated verdict
+// (same row and label) is kept once.
+func (p *Pipeline) fillAlerts(d *detectorStage, b *sdk.FeatureBatch, alerts []sdk.Alert) []sdk.Alert {
+	var seen map[string]bool
+	if len(alerts) > 1 {
+		seen = make(map[string]bool, len(alerts))
 	}
+	out := alerts[:0]
+	for _, a := range alerts {
+		row := b.Rows[a.Row]
+		a.Sensor, a.Detector = p.cfg.Sensor, d.p.Name()
+		a.Src, a.Window, a.Start, a.End, a.Time = row.Src, b.Window, row.Start, row.End, row.Start.Add(b.Window).UTC()
+		a.ID = alertID(a.Sensor, a.Detector, a.Label, a.Src, a.Window, a.Start)
+		if a.Severity == "" {
+			a.Severity = sdk.SeverityMedium
+		}
+		if seen != nil {
+			if seen[a.ID] {
+				continue
+			}
+			seen[a.ID] = true
+		}
+		out = append(out, a)
+	}
+	if n := len(alerts) - len(out); n > 0 {
+		p.log.Warn("detector raised the same label twice for one window; kept the first", "detector", d.p.Name(), "repeated", n)
+	}
+	return out
+}
+
+// recordAlerts queues alerts for the sinks (never dropped: see keep), then
+// records them and tells the listeners.
+func (p *Pipeline) recordAlerts(ctx context.Context, alerts []sdk.Alert) {
 	set := p.acquire()
-	defer set.release()
 	for _, s := range set.sinks {
 		if s.alerts {
-			if err := s.write(s.writeCtx(ctx), sdk.Records{Alerts: alerts}); err != nil {
-				p.log.Error("queue alerts for sink", "sink", s.p.Name(), "error", err)
-			}
+			p.keep(s, sdk.Records{Alerts: alerts})
+		}
+	}
+	set.release()
+	if p.cfg.Recorder != nil {
+		if err := p.cfg.Recorder.AppendAlerts(context.WithoutCancel(ctx), alerts); err != nil {
+			p.log.Error("record alerts", "error", err)
 		}
 	}
 	if p.cfg.OnAlert != nil {

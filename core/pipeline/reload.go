@@ -248,6 +248,7 @@ func (p *Pipeline) newSinkStage(s *host.Plugin) (st *sinkStage, opened bool, err
 			opened = true
 		}
 		st.spool = sp
+		st.rawLimit = int64(float64(sp.Stats().MaxBytes) * rawHighWater)
 		st.w = s.NewSpooledSinkWriter(sp, 8, p.cfg.DropRawPackets)
 	} else {
 		st.w = s.NewSinkWriter(p.cfg.QueueDepth, 8)

@@ -98,6 +98,19 @@ type SinkStats struct {
 	// Spool is the sink's disk queue (nil when batches queue in memory):
 	// its size, and the batches found damaged and lost.
 	Spool *spool.Stats `json:"spool,omitempty"`
+	// SpoolFullWaits counts feature and alert batches that found the
+	// spool full and waited for room (back-pressure on the windows).
+	SpoolFullWaits uint64 `json:"spool_full_waits"`
+	// SpoolWriteErrors counts spool writes that failed (disk errors):
+	// features and alerts wait and retry, raw packets are dropped.
+	SpoolWriteErrors uint64 `json:"spool_write_errors"`
+	// SpooledPastBound counts batches a drain that timed out put in a
+	// full spool past its bound rather than lose them.
+	SpooledPastBound uint64 `json:"spooled_past_bound"`
+	// LostBatches counts feature and alert batches that could not be
+	// queued at all (the spool still failed at the drain timeout; a sink
+	// without a spool had stopped), each logged.
+	LostBatches uint64 `json:"lost_batches"`
 	// Latency from sending a batch to its acknowledgement (stored).
 	Latency Histogram `json:"latency"`
 }
@@ -114,14 +127,16 @@ func (p *Pipeline) Stats() Stats {
 		s.Captures[k.(string)] = v.(sdk.CaptureCounters)
 		return true
 	})
-	as := p.agg.Stats()
-	s.Aggregator = AggregatorStats{ActiveSources: as.ActiveSources, SourcesDropped: as.SourcesDropped, PacketsDropped: as.PacketsDropped, LatePackets: as.LatePackets}
+	if as := p.aggStats.Load(); as != nil {
+		s.Aggregator = AggregatorStats{ActiveSources: as.ActiveSources, SourcesDropped: as.SourcesDropped, PacketsDropped: as.PacketsDropped, LatePackets: as.LatePackets}
+	}
 	set := p.stages.Load()
 	for _, d := range set.detectors {
 		s.Detectors = append(s.Detectors, DetectorStats{Name: d.p.Name(), Calls: d.calls.Load(), Alerts: d.alerts.Load(), Failures: d.fails.Load(), Queue: len(d.in), Latency: d.latency.snapshot(), CloseToAlert: d.closeToAlert.snapshot()})
 	}
 	for _, k := range set.sinks {
-		ks := SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load(), Latency: k.latency.snapshot()}
+		ks := SinkStats{Name: k.p.Name(), Acked: k.w.Acked(), Rejected: k.w.Rejected(), Queue: k.w.Queued(), RawBatchesDropped: k.dropped.Load(), RawPacketsDropped: k.droppedP.Load(), Latency: k.latency.snapshot(),
+			SpoolFullWaits: k.fullWaits.Load(), SpoolWriteErrors: k.writeErrors.Load(), SpooledPastBound: k.pastBound.Load(), LostBatches: k.lost.Load()}
 		if k.spool != nil {
 			sp := k.spool.Stats()
 			ks.Spool = &sp

@@ -41,7 +41,9 @@
 //   - Bounded: the segment files never exceed MaxBytes; Append returns
 //     ErrFull instead and the caller decides (back-pressure with
 //     AppendWait, or drop and count). Space is freed a segment at a time,
-//     when its last record is acknowledged.
+//     when its last record is acknowledged. AppendLimit sets another
+//     bound for one record: lower (a high-water mark for records that may
+//     be dropped) or, for a record that must be kept, higher.
 //   - No silent loss: Open validates every record (CRC32C, sequence
 //     continuity). A torn or damaged tail is cut at the last good record
 //     and reported in Recovery (records, bytes, sequence range, reason,

@@ -271,9 +271,18 @@ func (s *Spool) Dir() string { return s.dir }
 // It returns ErrFull, writing nothing, when the record would take the
 // spool over MaxBytes. The payload is copied; the caller may reuse it.
 func (s *Spool) Append(payload []byte) (uint64, error) {
+	return s.AppendLimit(payload, s.opts.MaxBytes)
+}
+
+// AppendLimit is Append with limit, instead of MaxBytes, as the size the
+// record may not take the spool past. Below MaxBytes it is a high-water
+// mark that keeps room for records that matter more; above it, it lets a
+// record that must not be lost in although the spool is full. Space taken
+// past MaxBytes counts: Append refuses until acknowledgements free it.
+func (s *Spool) AppendLimit(payload []byte, limit int64) (uint64, error) {
 	need := int64(frameHeader + len(payload))
-	if len(payload) > MaxRecordBytes || segHeaderSize+need > s.opts.MaxBytes {
-		return 0, fmt.Errorf("%w: %d bytes (max size %d)", ErrTooLarge, len(payload), s.opts.MaxBytes)
+	if bound := min(limit, s.opts.MaxBytes); len(payload) > MaxRecordBytes || segHeaderSize+need > bound {
+		return 0, fmt.Errorf("%w: %d bytes (max size %d)", ErrTooLarge, len(payload), bound)
 	}
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
@@ -285,7 +294,7 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 	a := s.active
 	roll := a.broken || (a.count > 0 && a.size+need > s.opts.SegmentBytes)
 	reclaim := a.done == a.count // rolling deletes the active segment
-	if !roll && reclaim && a.count > 0 && s.disk+need > s.opts.MaxBytes {
+	if !roll && reclaim && a.count > 0 && s.disk+need > limit {
 		roll = true // make room: every record in the active segment is acked
 	}
 	after := s.disk + need // disk use once the record is written
@@ -295,7 +304,7 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 			after -= a.size
 		}
 	}
-	if after > s.opts.MaxBytes {
+	if after > limit {
 		s.stats.Full++
 		s.mu.Unlock()
 		return 0, ErrFull
@@ -359,11 +368,16 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 // AppendWait is Append that waits, while the spool is full, for
 // acknowledgements to free space (or ctx to end): back-pressure.
 func (s *Spool) AppendWait(ctx context.Context, payload []byte) (uint64, error) {
+	return s.AppendWaitLimit(ctx, payload, s.opts.MaxBytes)
+}
+
+// AppendWaitLimit is AppendLimit that waits for room as AppendWait does.
+func (s *Spool) AppendWaitLimit(ctx context.Context, payload []byte, limit int64) (uint64, error) {
 	for {
 		s.mu.Lock()
 		freed := s.freed
 		s.mu.Unlock()
-		seq, err := s.Append(payload)
+		seq, err := s.AppendLimit(payload, limit)
 		if !errors.Is(err, ErrFull) {
 			return seq, err
 		}
