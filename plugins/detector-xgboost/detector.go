@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -266,56 +267,149 @@ func (d *detector) Detect(_ context.Context, b *sdk.FeatureBatch) ([]sdk.Alert, 
 	if !slices.Contains(st.windows, b.Window) || len(b.Rows) == 0 {
 		return nil, nil
 	}
-	m := st.model
-	vec := sdk.NewVector(b, m.features...)
-	pk := b.Index(sdk.FeaturePackets)
-	rows := make([][]float64, 0, len(b.Rows))
-	idx := make([]int, 0, len(b.Rows))
-	flat := make([]float64, len(b.Rows)*len(m.features))
-	for i, r := range b.Rows {
-		// A window with no packets of the source's own (it was only seen
-		// as a destination) is not scored: every class is about what a
-		// source sends. Training drops these windows too.
-		if pk >= 0 && pk < len(r.Values) && r.Values[pk] == 0 {
-			d.skipped.Add(1)
-			continue
-		}
-		row := flat[len(rows)*len(m.features) : (len(rows)+1)*len(m.features) : (len(rows)+1)*len(m.features)]
-		for k := range m.features {
-			row[k] = vec.Get(r, k)
-		}
-		rows = append(rows, row)
-		idx = append(idx, i)
+	s := newScoring(st, b)
+	// The rows are scored in consecutive parts, one per core; the parts'
+	// alerts are joined in part order, so they come in row order whatever
+	// the number of cores.
+	parts := max(1, min(runtime.GOMAXPROCS(0), len(b.Rows)/minRowsPerPart))
+	results := make([]*scoredPart, parts)
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		wg.Go(func() { results[p] = s.score(p*len(b.Rows)/parts, (p+1)*len(b.Rows)/parts) })
 	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	probs, err := m.m.PredictProba(rows)
-	if err != nil {
-		return nil, fmt.Errorf("score %d rows of the %s batch: %w", len(rows), b.Window, err)
-	}
-	d.scored.Add(uint64(len(rows)))
+	results[0] = s.score(0, len(b.Rows)/parts)
+	wg.Wait()
+	return d.finish(s, results)
+}
+
+// minRowsPerPart keeps small batches on one goroutine: scoring a row
+// takes several microseconds, starting a goroutine about one.
+const minRowsPerPart = 32
+
+// finish adds up the parts' counters and joins their alerts.
+func (d *detector) finish(s *scoring, parts []*scoredPart) ([]sdk.Alert, error) {
 	var alerts []sdk.Alert
-	for j, p := range probs {
-		top, second := top2(p)
-		if top == m.benign || p[top] < st.minScore {
-			continue
+	for _, p := range parts {
+		d.skipped.Add(uint64(p.skipped))
+		d.scored.Add(uint64(p.scored))
+		if p.err != nil {
+			return nil, fmt.Errorf("score %d rows of the %s batch: %w", p.scored, s.b.Window, p.err)
 		}
-		label := m.classes[top]
-		a := sdk.NewAlert(idx[j], label, p[top])
-		a.Severity = st.severities[label]
-		a.RunnerUp, a.RunnerUpScore = m.classes[second], p[second]
-		bias := 0.0
-		if st.topK > 0 {
-			contrib := m.m.Contributions(rows[j], top)
-			a.TopFeatures = topFeatures(m.features, rows[j], contrib, st.topK)
-			bias = contrib[len(contrib)-1]
+		if alerts == nil {
+			alerts = p.alerts
+		} else {
+			alerts = append(alerts, p.alerts...)
 		}
-		a.Details = appendDetails(nil, m.id, m.quoted, p, st.topK > 0, bias)
-		alerts = append(alerts, a)
 	}
 	d.alerts.Add(uint64(len(alerts)))
 	return alerts, nil
+}
+
+// scoring scores rows of one batch with one configuration; score may run
+// on several goroutines at once.
+type scoring struct {
+	st *state
+	b  *sdk.FeatureBatch
+	// cols[k] is the batch column of model feature k (-1: missing); when
+	// prefix is set the model's features are the batch's first columns, in
+	// order (the core projects batches onto the features Describe lists),
+	// and a row's values are copied as they are.
+	cols    []int
+	prefix  bool
+	packets int // column of packets_total, -1 if absent
+}
+
+// scoredPart is what scoring a range of rows gives.
+type scoredPart struct {
+	alerts          []sdk.Alert
+	scored, skipped int
+	err             error
+}
+
+func newScoring(st *state, b *sdk.FeatureBatch) *scoring {
+	features := st.model.features
+	s := &scoring{st: st, b: b, cols: make([]int, len(features)), packets: b.Index(sdk.FeaturePackets)}
+	s.prefix = len(b.Names) >= len(features)
+	for k, name := range features {
+		s.cols[k] = b.Index(name)
+		s.prefix = s.prefix && s.cols[k] == k
+	}
+	return s
+}
+
+// score scores rows [lo, hi) of the batch.
+func (s *scoring) score(lo, hi int) *scoredPart {
+	part := &scoredPart{}
+	m := s.st.model
+	nf, nc := len(m.features), len(m.classes)
+	vals := make([]float64, 0, (hi-lo)*nf)
+	rows := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		v := s.b.Rows[i].Values
+		// A window with no packets of the source's own (it was only seen
+		// as a destination) is not scored: every class is about what a
+		// source sends. Training drops these windows too.
+		if s.packets >= 0 && s.packets < len(v) && v[s.packets] == 0 {
+			part.skipped++
+			continue
+		}
+		if s.prefix && len(v) >= nf {
+			vals = append(vals, v[:nf]...)
+		} else {
+			for _, c := range s.cols {
+				x := math.NaN()
+				if c >= 0 && c < len(v) {
+					x = v[c]
+				}
+				vals = append(vals, x)
+			}
+		}
+		rows = append(rows, i)
+	}
+	part.scored = len(rows)
+	if len(rows) == 0 {
+		return part
+	}
+	probs := make([]float64, len(rows)*nc)
+	if part.err = m.m.PredictDense(vals, probs); part.err != nil {
+		return part
+	}
+	// Most rows raise no alert: find the ones that do first, then build
+	// (and explain) only theirs.
+	var raising []int
+	for j := range rows {
+		p := probs[j*nc : (j+1)*nc : (j+1)*nc]
+		if top, _ := top2(p); top != m.benign && p[top] >= s.st.minScore {
+			raising = append(raising, j)
+		}
+	}
+	if len(raising) > 0 {
+		part.alerts = make([]sdk.Alert, len(raising))
+		for a, j := range raising {
+			p := probs[j*nc : (j+1)*nc : (j+1)*nc]
+			top, second := top2(p)
+			part.alerts[a] = s.alert(rows[j], vals[j*nf:(j+1)*nf:(j+1)*nf], p, top, second)
+		}
+	}
+	return part
+}
+
+// alert builds and explains the alert of batch row i, whose model inputs
+// are row and class probabilities p.
+func (s *scoring) alert(i int, row, p []float64, top, second int) sdk.Alert {
+	st, m := s.st, s.st.model
+	label := m.classes[top]
+	a := sdk.NewAlert(i, label, p[top])
+	a.Severity = st.severities[label]
+	a.RunnerUp, a.RunnerUpScore = m.classes[second], p[second]
+	bias := 0.0
+	if st.topK > 0 {
+		contrib := m.m.Contributions(row, top)
+		a.TopFeatures = topFeatures(m.features, row, contrib, st.topK)
+		bias = contrib[len(contrib)-1]
+	}
+	a.Details = appendDetails(make([]byte, 0, 128+32*len(p)), m.id, m.quoted, p, st.topK > 0, bias)
+	return a
 }
 
 // top2 returns the indexes of the largest and second largest values.
@@ -336,19 +430,26 @@ func top2(p []float64) (int, int) {
 }
 
 // topFeatures returns up to k features with the largest positive
-// contributions to the predicted class's margin, strongest first.
+// contributions to the predicted class's margin, strongest first (equal
+// contributions in model order). It picks them one by one: k is small.
 func topFeatures(names []string, row, contrib []float64, k int) []sdk.FeatureValue {
-	order := make([]int, len(names))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return contrib[order[a]] > contrib[order[b]] })
-	var out []sdk.FeatureValue
-	for _, i := range order {
-		if len(out) == k || contrib[i] <= 0 {
+	out := make([]sdk.FeatureValue, 0, min(k, len(names)))
+	taken := make([]bool, len(names))
+	for len(out) < k {
+		best := -1
+		for i := range names {
+			if !taken[i] && contrib[i] > 0 && (best < 0 || contrib[i] > contrib[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
 			break
 		}
-		out = append(out, sdk.FeatureValue{Name: names[i], Value: row[i], Weight: contrib[i]})
+		taken[best] = true
+		out = append(out, sdk.FeatureValue{Name: names[best], Value: row[best], Weight: contrib[best]})
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

@@ -5,14 +5,19 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,11 +44,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func launch(tb testing.TB) *sdk.Conn {
+// launch starts the plugin process; env adds to its environment.
+func launch(tb testing.TB, env ...string) *sdk.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := sdk.Launch(ctx, sdk.LaunchOptions{Path: pluginPath, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	c, err := sdk.Launch(ctx, sdk.LaunchOptions{Path: pluginPath, Env: append([]string{"PATH=" + os.Getenv("PATH")}, env...)})
 	if err != nil {
 		tb.Fatalf("launch: %v", err)
 	}
@@ -523,56 +529,276 @@ func TestTop2(t *testing.T) {
 	}
 }
 
-// BenchmarkDetectThroughPlugin scores 1024-row batches of the shipped
-// model through the plugin process (gRPC and batch conversion included).
-func BenchmarkDetectThroughPlugin(b *testing.B) {
-	names, rows := loadGolden(b)
+// alertsText renders alerts exactly (floats in their shortest exact form,
+// NaN included) for comparisons.
+func alertsText(alerts []sdk.Alert) string {
+	var b strings.Builder
+	for _, a := range alerts {
+		d := a.Details
+		a.Details = nil
+		fmt.Fprintf(&b, "%+v %s\n", a, d)
+	}
+	return b.String()
+}
+
+// Detect scores a batch in parts, one per core: whatever the number of
+// parts, the alerts are those of scoring every row on its own, in row
+// order.
+func TestDetectInPartsEqualsRowByRow(t *testing.T) {
+	names, rows := loadGolden(t)
 	var sel []golden
-	for len(sel) < 1024 {
-		for _, g := range rows {
-			if len(sel) < 1024 {
-				sel = append(sel, g)
-			}
+	quiet := 0
+	for i := 0; len(sel) < 700; i++ {
+		g := rows[i%len(rows)]
+		if i%9 == 4 { // some rows the plugin skips
+			g.values = maps.Clone(g.values)
+			g.values[sdk.FeaturePackets] = 0
+			quiet++
 		}
+		sel = append(sel, g)
 	}
 	batch := batchOf(names, sel, 30*time.Second)
-	c := launch(b)
-	if err := configure(b, c, map[string]any{}); err != nil {
-		b.Fatal(err)
+	d, err := newDetector()
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Detect(ctx, batch); err != nil {
-			b.Fatal(err)
+	var want []sdk.Alert
+	for i := range batch.Rows {
+		one := *batch
+		one.Rows = batch.Rows[i : i+1]
+		a, err := d.Detect(ctx, &one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range a {
+			x.Row = i
+			want = append(want, x)
 		}
 	}
-	b.ReportMetric(float64(b.N*len(batch.Rows))/b.Elapsed().Seconds(), "rows/s")
+	if len(want) == 0 {
+		t.Fatal("no row raised an alert")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 3, 8} {
+		runtime.GOMAXPROCS(procs)
+		got, err := d.Detect(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := alertsText(got), alertsText(want); g != w {
+			t.Fatalf("GOMAXPROCS=%d: %d alerts differ from scoring row by row (%d alerts)", procs, len(got), len(want))
+		}
+		t.Logf("GOMAXPROCS=%d: %d rows in %d parts, %d alerts, same as row by row", procs, len(batch.Rows), max(1, min(procs, len(batch.Rows)/minRowsPerPart)), len(got))
+	}
+	// Five scorings of the batch: row by row, then four in parts.
+	if got, want := d.Stats().Counters["rows_skipped_no_packets"], uint64(5*quiet); got != want {
+		t.Errorf("rows_skipped_no_packets = %d, want %d", got, want)
+	}
+}
+
+// topFeatures picks what a stable sort by contribution, strongest first,
+// cut at k and at the first non-positive contribution, would.
+func TestTopFeatures(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	names := make([]string, 12)
+	for i := range names {
+		names[i] = fmt.Sprintf("f%d", i)
+	}
+	row := make([]float64, len(names))
+	for trial := range 2000 {
+		contrib := make([]float64, len(names))
+		for i := range contrib {
+			contrib[i] = float64(rng.IntN(7) - 3) // ties, zeros, negatives
+		}
+		k := rng.IntN(len(names) + 2)
+		order := make([]int, len(names))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return contrib[order[a]] > contrib[order[b]] })
+		var want []sdk.FeatureValue
+		for _, i := range order {
+			if len(want) == k || contrib[i] <= 0 {
+				break
+			}
+			want = append(want, sdk.FeatureValue{Name: names[i], Value: row[i], Weight: contrib[i]})
+		}
+		if got := topFeatures(names, row, contrib, k); !slices.Equal(got, want) {
+			t.Fatalf("trial %d, k=%d, contributions %v: got %v, want %v", trial, k, contrib, got, want)
+		}
+	}
+}
+
+// benchBatches are the batches the Detect benchmarks score:
+//   - golden: 1024 rows cycling through testdata/windows.csv; four in five
+//     raise an alert, so explanations weigh in;
+//   - benign: 1024 rows cycling through its normal windows, no alerts (what
+//     most windows of real traffic look like);
+//   - capture: with NG_BENCH_FEATURES_CSV set to a file written by
+//     `netguardian analyze -features-csv`, the file's 30 s windows in one
+//     batch, as the core sends them when a window closes (e.g. the ~4,350
+//     sources of the pcapgen benchmark capture).
+func benchBatches(b *testing.B) []struct {
+	name  string
+	batch *sdk.FeatureBatch
+} {
+	names, rows := loadGolden(b)
+	cycle := func(sel []golden) []golden {
+		var out []golden
+		for len(out) < 1024 {
+			out = append(out, sel[len(out)%len(sel)])
+		}
+		return out
+	}
+	var benign []golden
+	for _, g := range rows {
+		if g.decision == "normal" {
+			benign = append(benign, g)
+		}
+	}
+	out := []struct {
+		name  string
+		batch *sdk.FeatureBatch
+	}{
+		{"golden", batchOf(names, cycle(rows), 30*time.Second)},
+		{"benign", batchOf(names, cycle(benign), 30*time.Second)},
+	}
+	if path := os.Getenv("NG_BENCH_FEATURES_CSV"); path != "" {
+		out = append(out, struct {
+			name  string
+			batch *sdk.FeatureBatch
+		}{"capture", featuresCSVBatch(b, path, 30*time.Second)})
+	}
+	return out
+}
+
+// featuresCSVBatch reads the windows of size w from a CSV written by
+// `netguardian analyze -features-csv`.
+func featuresCSVBatch(b *testing.B, path string, w time.Duration) *sdk.FeatureBatch {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		b.Fatalf("%s: %v", path, err)
+	}
+	const first = 7 // sensor,window_s,src,start,end,partial,estimated
+	if len(recs) < 2 || len(recs[0]) <= first || recs[0][1] != "window_s" {
+		b.Fatalf("%s: not a -features-csv file", path)
+	}
+	batch := &sdk.FeatureBatch{Sensor: "bench", Window: w, SchemaVersion: sdk.FeatureSchemaVersion, Names: recs[0][first:]}
+	want := strconv.Itoa(int(w / time.Second))
+	for _, r := range recs[1:] {
+		if r[1] != want {
+			continue
+		}
+		vals := make([]float64, len(r)-first)
+		for k, s := range r[first:] {
+			vals[k] = math.NaN()
+			if s != "" {
+				if vals[k], err = strconv.ParseFloat(s, 64); err != nil {
+					b.Fatalf("%s: %v", path, err)
+				}
+			}
+		}
+		src, _ := netip.ParseAddr(r[2])
+		batch.Rows = append(batch.Rows, sdk.FeatureRow{Src: src, Values: vals})
+	}
+	if len(batch.Rows) == 0 {
+		b.Fatalf("%s has no %s windows", path, w)
+	}
+	return batch
+}
+
+// selfCPU is the CPU time this process has used.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU is the CPU time process pid has used, from /proc (10 ms
+// ticks); false where there is no /proc.
+func processCPU(pid int) (time.Duration, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// utime and stime are fields 14 and 15 of the line, 12 and 13 after
+	// the parenthesized command name.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, err1 == nil && err2 == nil
+}
+
+// BenchmarkDetectThroughPlugin scores the benchBatches through the plugin
+// process (gRPC and batch conversion included). It reports the wall rate
+// and the CPU time per row of the plugin process and of this (core) side;
+// on a shared machine the CPU figures are the steadier ones.
+// NETGUARDIAN_PLUGIN_CPUPROFILE=FILE profiles the plugin process.
+func BenchmarkDetectThroughPlugin(b *testing.B) {
+	for _, bb := range benchBatches(b) {
+		b.Run(bb.name, func(b *testing.B) {
+			c := launch(b, "NETGUARDIAN_PLUGIN_CPUPROFILE="+os.Getenv("NETGUARDIAN_PLUGIN_CPUPROFILE"))
+			if err := configure(b, c, map[string]any{}); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			alerts := 0
+			b.ResetTimer()
+			plugin0, procOK := processCPU(c.PID())
+			self0 := selfCPU(b)
+			for i := 0; i < b.N; i++ {
+				a, err := c.Detect(ctx, bb.batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				alerts = len(a)
+			}
+			rows := float64(b.N * len(bb.batch.Rows))
+			b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+			if plugin1, ok := processCPU(c.PID()); ok && procOK {
+				b.ReportMetric(float64(plugin1-plugin0)/rows, "plugin-cpu-ns/row")
+			}
+			b.ReportMetric(float64(selfCPU(b)-self0)/rows, "core-cpu-ns/row")
+			b.ReportMetric(float64(alerts), "alerts/batch")
+		})
+	}
 }
 
 // BenchmarkDetectInProcess is the same work without the process boundary:
 // the difference to BenchmarkDetectThroughPlugin is the cost of gRPC.
 func BenchmarkDetectInProcess(b *testing.B) {
-	names, rows := loadGolden(b)
-	var sel []golden
-	for len(sel) < 1024 {
-		for _, g := range rows {
-			if len(sel) < 1024 {
-				sel = append(sel, g)
+	for _, bb := range benchBatches(b) {
+		b.Run(bb.name, func(b *testing.B) {
+			d, err := newDetector()
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
+			ctx := context.Background()
+			alerts := 0
+			b.ResetTimer()
+			cpu0 := selfCPU(b)
+			for i := 0; i < b.N; i++ {
+				a, err := d.Detect(ctx, bb.batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				alerts = len(a)
+			}
+			rows := float64(b.N * len(bb.batch.Rows))
+			b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(selfCPU(b)-cpu0)/rows, "cpu-ns/row")
+			b.ReportMetric(float64(alerts), "alerts/batch")
+		})
 	}
-	batch := batchOf(names, sel, 30*time.Second)
-	d, err := newDetector()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := d.Detect(ctx, batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(batch.Rows))/b.Elapsed().Seconds(), "rows/s")
 }

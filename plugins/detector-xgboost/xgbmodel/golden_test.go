@@ -7,7 +7,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The testdata files are produced by training/golden.py with XGBoost 1.7.4;
@@ -108,6 +111,44 @@ func TestGoldenPredictProba(t *testing.T) {
 	}
 }
 
+// PredictDense is leaves on one goroutine, PredictProba leaves on every
+// core: the probabilities must be the same bits (and so XGBoost's, as
+// TestGoldenPredictProba checks).
+func TestGoldenPredictDense(t *testing.T) {
+	for _, tc := range goldenModels {
+		t.Run(tc.name, func(t *testing.T) {
+			m := loadTestModel(t, tc.name)
+			rows, _ := goldenRows(t, tc.name)
+			want, err := m.PredictProba(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var vals []float64
+			for _, r := range rows {
+				vals = append(vals, r...)
+			}
+			got := make([]float64, len(rows)*tc.classes)
+			if err := m.PredictDense(vals, got); err != nil {
+				t.Fatal(err)
+			}
+			for i := range rows {
+				for k := range tc.classes {
+					if math.Float64bits(got[i*tc.classes+k]) != math.Float64bits(want[i][k]) {
+						t.Fatalf("row %d: PredictDense %v, PredictProba %v", i, got[i*tc.classes:(i+1)*tc.classes], want[i])
+					}
+				}
+			}
+			t.Logf("%d rows: PredictDense bit for bit PredictProba", len(rows))
+			if err := m.PredictDense(vals[:numGoldenFeatures+1], got[:2*tc.classes]); err == nil || !strings.Contains(err.Error(), "not whole rows") {
+				t.Errorf("partial row: err = %v", err)
+			}
+			if err := m.PredictDense(vals[:2*numGoldenFeatures], got[:tc.classes]); err == nil || !strings.Contains(err.Error(), "room for") {
+				t.Errorf("short probs: err = %v", err)
+			}
+		})
+	}
+}
+
 // XGBoost's approx_contribs is the same Saabas walk; it accumulates in
 // float32 and divides by the parent's own sum_hessian, hence the tolerance.
 func TestGoldenContributions(t *testing.T) {
@@ -178,18 +219,112 @@ func TestContributionsSumToMargin(t *testing.T) {
 	}
 }
 
+// BenchmarkPredictProba scores 1024-row batches of the golden models and
+// of the model the detector ships (its golden windows, cycled).
+// PredictProba runs leaves on every core (its 16-row tasks); /dense is
+// PredictDense, leaves on one goroutine.
+// cpu-ns/row (getrusage) is the steadier figure on a shared machine.
 func BenchmarkPredictProba(b *testing.B) {
+	type bench struct {
+		name string
+		m    *Model
+		rows [][]float64
+	}
+	var benches []bench
 	for _, tc := range goldenModels {
-		b.Run(tc.name, func(b *testing.B) {
-			m := loadTestModel(b, tc.name)
-			rows, _ := goldenRows(b, tc.name)
-			batch := rows[:1024]
+		rows, _ := goldenRows(b, tc.name)
+		benches = append(benches, bench{tc.name, loadTestModel(b, tc.name), rows[:1024]})
+	}
+	shipped, err := LoadFile("../model/xgboost_model.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows [][]float64
+	for all := shippedRows(b, shipped); len(rows) < 1024; {
+		rows = append(rows, all[len(rows)%len(all)])
+	}
+	benches = append(benches, bench{"shipped", shipped, rows})
+	for _, bc := range benches {
+		b.Run(bc.name, func(b *testing.B) {
+			cpu0 := cpuTime(b)
 			for b.Loop() {
-				if _, err := m.PredictProba(batch); err != nil {
+				if _, err := bc.m.PredictProba(bc.rows); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+			n := float64(b.N * len(bc.rows))
+			b.ReportMetric(n/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/n, "cpu-ns/row")
+		})
+		b.Run(bc.name+"/dense", func(b *testing.B) {
+			var vals []float64
+			for _, r := range bc.rows {
+				vals = append(vals, r...)
+			}
+			probs := make([]float64, len(bc.rows)*bc.m.NumClasses())
+			cpu0 := cpuTime(b)
+			for b.Loop() {
+				if err := bc.m.PredictDense(vals, probs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			n := float64(b.N * len(bc.rows))
+			b.ReportMetric(n/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/n, "cpu-ns/row")
 		})
 	}
+}
+
+// cpuTime is the CPU time this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// shippedRows reads the detector's golden windows (../testdata/windows.csv)
+// as rows of m, which must be the shipped model.
+func shippedRows(tb testing.TB, m *Model) [][]float64 {
+	tb.Helper()
+	recs := readCSVRecords(tb, "../testdata/windows.csv")
+	col := map[string]int{}
+	for i, n := range recs[0] {
+		col[n] = i
+	}
+	var rows [][]float64
+	for _, r := range recs[1:] {
+		row := make([]float64, m.numFeatures)
+		for k, n := range m.featureNames {
+			c, ok := col[n]
+			if !ok {
+				tb.Fatalf("windows.csv has no column %q", n)
+			}
+			row[k] = math.NaN()
+			if r[c] != "" {
+				v, err := strconv.ParseFloat(r[c], 64)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				row[k] = v
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func readCSVRecords(tb testing.TB, path string) [][]string {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) < 2 {
+		tb.Fatalf("%s: %v (%d records)", path, err, len(recs))
+	}
+	return recs
 }

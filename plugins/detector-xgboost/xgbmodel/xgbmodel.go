@@ -160,6 +160,39 @@ func (m *Model) PredictProba(rows [][]float64) ([][]float64, error) {
 	return out, nil
 }
 
+// PredictDense scores the rows stored back to back in vals, NumFeatures()
+// values each (NaN = missing), writing NumClasses() probabilities per row
+// into probs (for binary models [1-p, p]). It runs leaves on the calling
+// goroutine only, so a caller scoring a big batch splits it across
+// goroutines itself, in fewer and larger parts than leaves' own 16-row
+// tasks over a channel.
+func (m *Model) PredictDense(vals, probs []float64) error {
+	nf, nc := m.numFeatures, m.NumClasses()
+	if len(vals)%nf != 0 {
+		return fmt.Errorf("xgbmodel: %d values are not whole rows of %d features", len(vals), nf)
+	}
+	n := len(vals) / nf
+	if len(probs) != n*nc {
+		return fmt.Errorf("xgbmodel: room for %d probabilities, %d rows of %d classes need %d", len(probs), n, nc, n*nc)
+	}
+	if n == 0 {
+		return nil
+	}
+	ng := m.ens.NOutputGroups()
+	// Binary models give one probability per row: leaves writes them into
+	// the front of probs, spread out into pairs from the back.
+	if err := m.ens.PredictDense(vals, n, nf, probs[:n*ng], 0, 1); err != nil {
+		return fmt.Errorf("xgbmodel: predict: %w", err)
+	}
+	if ng == 1 {
+		for i := n - 1; i >= 0; i-- {
+			p := probs[i]
+			probs[2*i], probs[2*i+1] = 1-p, p
+		}
+	}
+	return nil
+}
+
 // Contributions explains the raw margin of class for row with the Saabas
 // method (see the package documentation). The result has NumFeatures()+1
 // entries; the last one is the bias. Their sum is the class margin: for
