@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/google/gopacket"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/netguardian/netguardian/sdk"
@@ -21,16 +21,19 @@ import (
 )
 
 // Live capture reads an AF_PACKET socket (SOCK_RAW, all protocols) bound to
-// one interface, without cgo or libpcap:
+// one interface through a TPACKET_V3 ring (see rxRing), without cgo or
+// libpcap:
 //
 //   - the socket is opened with protocol 0 (it receives nothing), the BPF
-//     filter is attached, and only then is it bound with ETH_P_ALL, so no
-//     unfiltered packet slips in;
+//     filter is attached (without a filter, a one-instruction program that
+//     cuts frames to snaplen, when snaplen is below the maximum), the ring
+//     is set up and mapped, and only then is the socket bound with
+//     ETH_P_ALL, so no unfiltered packet slips in;
 //   - promiscuous mode with PACKET_ADD_MEMBERSHIP (dropped with the socket);
-//   - timestamps from SO_TIMESTAMPNS; the wire length from MSG_TRUNC;
-//   - SO_RCVTIMEO of 100 ms, so an idle link still notices cancellation and
-//     the writer's flush timer and the counters keep going;
-//   - kernel drops from PACKET_STATISTICS (tp_drops), added up;
+//   - timestamps and wire lengths from the ring's frame headers;
+//   - poll with a 100 ms timeout, so an idle link still notices
+//     cancellation and the writer's flush timer and the counters keep going;
+//   - kernel drops and ring freezes from PACKET_STATISTICS, added up;
 //   - on loopback interfaces outgoing copies are skipped, as libpcap does,
 //     so each packet is seen once.
 //
@@ -100,16 +103,12 @@ func (p *pcapCapture) configureLive() error {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// liveSocket is an open, bound, filtered packet socket.
+// liveSocket is an open, bound, filtered packet socket and its ring.
 type liveSocket struct {
-	fd       int
-	loopback bool
-	buf      []byte
-	oob      []byte
-	name     unix.RawSockaddrLinklayer
-	iov      unix.Iovec
-	msg      unix.Msghdr
-	drops    uint64
+	fd      int
+	ring    *rxRing
+	drops   uint64 // tp_drops, added up
+	freezes uint64 // tp_freeze_q_cnt, added up
 }
 
 func (p *pcapCapture) openLive() (*liveSocket, liveInfo, error) {
@@ -122,31 +121,34 @@ func (p *pcapCapture) openLive() (*liveSocket, liveInfo, error) {
 	if err != nil {
 		return nil, li, fmt.Errorf("interface %q: packet socket: %w", name, err)
 	}
-	s := &liveSocket{fd: fd, loopback: li.loopback}
+	s := &liveSocket{fd: fd}
 	fail := func(what string, err error) (*liveSocket, liveInfo, error) {
-		unix.Close(fd)
+		s.Close()
 		return nil, li, fmt.Errorf("interface %q: %s: %w", name, what, err)
 	}
-	if prog := p.filters[li.linkType]; len(prog) > 0 {
+	prog := p.filters[li.linkType]
+	what := fmt.Sprintf("attaching bpf %q", p.cfg.BPF)
+	if len(prog) == 0 && p.cfg.Snaplen < maxSnaplen {
+		// "ret #snaplen": the kernel copies no more than we keep.
+		prog = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: uint32(p.cfg.Snaplen)}}
+		what = fmt.Sprintf("attaching the snaplen %d program", p.cfg.Snaplen)
+	}
+	if len(prog) > 0 {
 		filter := make([]unix.SockFilter, len(prog))
 		for i, r := range prog {
 			filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 		}
 		fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-			return fail(fmt.Sprintf("attaching bpf %q", p.cfg.BPF), err)
+			return fail(what, err)
 		}
 	}
-	bufBytes := p.cfg.BufferMB << 20
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bufBytes); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bufBytes) // without CAP_NET_ADMIN: up to rmem_max
+	if li.loopback {
+		// Kernels before 4.20 lack it; the ring loop skips outgoing frames anyway.
+		_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return fail("SO_TIMESTAMPNS", err)
-	}
-	tv := unix.NsecToTimeval(int64(readTimeout))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fail("SO_RCVTIMEO", err)
+	if s.ring, err = newRxRing(fd, p.cfg.blockBytes, p.cfg.ringBytes/p.cfg.blockBytes); err != nil {
+		return fail("ring", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: li.ifindex}); err != nil {
 		return fail("bind", err)
@@ -158,67 +160,25 @@ func (p *pcapCapture) openLive() (*liveSocket, liveInfo, error) {
 		}
 	}
 	// Reset the statistics: what was counted before bind is not ours.
-	_, _ = unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	s.buf = make([]byte, p.cfg.Snaplen)
-	s.oob = make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
-	s.iov.Base = &s.buf[0]
-	s.iov.SetLen(len(s.buf))
-	s.msg.Name = (*byte)(unsafe.Pointer(&s.name))
-	s.msg.Iov = &s.iov
-	s.msg.Iovlen = 1
-	s.msg.Control = &s.oob[0]
+	_, _ = unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	return s, li, nil
 }
 
-func (s *liveSocket) Close() error { return unix.Close(s.fd) }
-
-// read receives one frame: its captured bytes, wire length and timestamp
-// (ns). ok is false when the read timed out or the frame is to be skipped.
-func (s *liveSocket) read() (data []byte, wire int, ts int64, ok bool, err error) {
-	s.msg.Namelen = uint32(unsafe.Sizeof(s.name))
-	s.msg.SetControllen(len(s.oob))
-	s.msg.Flags = 0
-	n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), unix.MSG_TRUNC)
-	if e != 0 {
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return nil, 0, 0, false, nil
-		}
-		return nil, 0, 0, false, e
+func (s *liveSocket) Close() error {
+	var err error
+	if s.ring != nil {
+		err = s.ring.Close()
 	}
-	if s.loopback && s.name.Pkttype == unix.PACKET_OUTGOING {
-		return nil, 0, 0, false, nil
-	}
-	wire = int(n)
-	data = s.buf[:min(wire, len(s.buf))]
-	ts = s.timestamp()
-	return data, wire, ts, true, nil
+	return errors.Join(err, unix.Close(s.fd))
 }
 
-// timestamp finds SCM_TIMESTAMPNS among the control messages.
-func (s *liveSocket) timestamp() int64 {
-	oob := s.oob[:s.msg.Controllen]
-	hdr := int(unsafe.Sizeof(unix.Cmsghdr{}))
-	for len(oob) >= hdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < hdr || l > len(oob) {
-			break
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
-			t := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
-			return t.Nano()
-		}
-		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
-	}
-	return time.Now().UnixNano()
-}
-
-// kernelDrops adds up PACKET_STATISTICS (which resets on every read).
-func (s *liveSocket) kernelDrops() uint64 {
-	if st, err := unix.GetsockoptTpacketStats(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+// readStats adds up PACKET_STATISTICS (which resets on every read): frames
+// dropped because the ring was full, and how often it filled up.
+func (s *liveSocket) readStats() {
+	if st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
 		s.drops += uint64(st.Drops)
+		s.freezes += uint64(st.Freeze_q_cnt)
 	}
-	return s.drops
 }
 
 func (p *pcapCapture) captureLive(ctx context.Context, w *sdk.PacketWriter) error {
@@ -234,41 +194,56 @@ func (p *pcapCapture) captureLive(ctx context.Context, w *sdk.PacketWriter) erro
 		ci   gopacket.CaptureInfo
 		last = time.Now()
 	)
-	defer func() {
-		c.KernelDrops = s.kernelDrops()
-		p.publish(w, c)
-	}()
+	publish := func() {
+		s.readStats()
+		c.KernelDrops = s.drops
+		p.publishLive(w, c, s.freezes)
+	}
+	defer publish()
+	snaplen := p.cfg.Snaplen
+	handle := func(f *ringFrame) error {
+		if li.loopback && f.pkttype == unix.PACKET_OUTGOING {
+			return nil
+		}
+		data := f.data[:min(len(f.data), snaplen)]
+		ci.Timestamp = time.Unix(0, f.ts)
+		ci.CaptureLength, ci.Length = len(data), f.wire
+		if err := dec.Decode(data, ci, &pkt); err != nil {
+			c.DecodeErrors++
+		} else if pkt.Flags&sdk.PacketNonIP != 0 {
+			c.NonIP++
+		}
+		c.Packets++
+		c.BytesRead += uint64(f.wire)
+		return w.Write(&pkt)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data, wire, ts, ok, err := s.read()
-		if err != nil {
+		if s.ring.ready() {
+			err := s.ring.eachFrame(handle)
+			s.ring.release()
+			if err != nil {
+				return err
+			}
+		} else if err := s.ring.wait(readTimeout); err != nil {
 			if errors.Is(err, unix.ENETDOWN) {
 				return fmt.Errorf("%s: interface %q went down: %w", pluginName, p.cfg.Interface, err)
 			}
-			return fmt.Errorf("%s: interface %q: recvmsg: %w", pluginName, p.cfg.Interface, err)
+			return fmt.Errorf("%s: interface %q: %w", pluginName, p.cfg.Interface, err)
 		}
-		if ok {
-			ci.Timestamp = time.Unix(0, ts)
-			ci.CaptureLength, ci.Length = len(data), wire
-			if err := dec.Decode(data, ci, &pkt); err != nil {
-				c.DecodeErrors++
-			} else if pkt.Flags&sdk.PacketNonIP != 0 {
-				c.NonIP++
-			}
-			c.Packets++
-			c.BytesRead += uint64(wire)
-			if err := w.Write(&pkt); err != nil {
-				return err
-			}
-		}
-		if !ok || c.Packets%publishEvery == 0 {
-			if now := time.Now(); !ok || now.Sub(last) >= readTimeout {
-				last = now
-				c.KernelDrops = s.kernelDrops()
-				p.publish(w, c)
-			}
+		if now := time.Now(); now.Sub(last) >= readTimeout {
+			last = now
+			publish()
 		}
 	}
+}
+
+// publishLive publishes the counters and the ring's freeze count.
+func (p *pcapCapture) publishLive(w *sdk.PacketWriter, c sdk.CaptureCounters, freezes uint64) {
+	p.mu.Lock()
+	p.stats.freezes = freezes
+	p.mu.Unlock()
+	p.publish(w, c)
 }

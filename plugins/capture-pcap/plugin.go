@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,11 +35,24 @@ type config struct {
 	Rebase    bool          `ng:"rebase_time" help:"shift packet times so that the replay's first packet is stamped with the time the replay started"`
 	MaxGap    time.Duration `ng:"max_gap" help:"with speed > 0, a longer silence in packet time is cut to this (0 = wait out every gap)"`
 	Promisc   bool          `ng:"promisc" help:"live capture: put the interface in promiscuous mode"`
-	BufferMB  int           `ng:"buffer_mb" help:"live capture: socket receive buffer in MiB; a larger one absorbs longer bursts"`
+	RingSize  string        `ng:"ring_size" help:"live capture: size of the TPACKET_V3 receive ring shared with the kernel, e.g. \"64MiB\"; a larger one absorbs longer bursts and stalls (units B, KiB, MiB, GiB)"`
+	BlockSize string        `ng:"block_size" help:"live capture: size of one ring block, a power of two that holds at least one frame of snaplen; the kernel hands the ring over a block at a time"`
+
+	ringBytes, blockBytes int // RingSize and BlockSize, set by validate
 }
 
+// maxSnaplen is the largest snaplen, and the default: whole frames.
+const maxSnaplen = 262144
+
+// ringBlockOverhead is the most a ring block spends besides one frame's
+// captured bytes: the block descriptor (48), tpacket3_hdr and sockaddr_ll
+// with their alignment (82 before an Ethernet header), rounded up with room
+// to spare. The kernel cuts a longer frame below snaplen to fit a block,
+// so configurations that allow one are rejected.
+const ringBlockOverhead = 256
+
 func defaultConfig() config {
-	return config{Snaplen: 262144, MaxGap: time.Minute, Promisc: true, BufferMB: 16}
+	return config{Snaplen: maxSnaplen, MaxGap: time.Minute, Promisc: true, RingSize: "64MiB", BlockSize: "1MiB"}
 }
 
 // pcapCapture implements sdk.Capture.
@@ -56,6 +73,7 @@ type stats struct {
 	c         sdk.CaptureCounters
 	truncated uint64 // files that ended inside a record
 	passes    uint64 // completed passes over the files
+	freezes   uint64 // live: how often the ring filled up (tp_freeze_q_cnt)
 	err       string
 }
 
@@ -122,21 +140,66 @@ func (c *config) validate() error {
 		return errors.New("set one of files (replay) or interface (live capture)")
 	case len(c.Files) > 0 && c.Interface != "":
 		return errors.New("set files or interface, not both")
-	case c.Snaplen < 64 || c.Snaplen > 262144:
-		return fmt.Errorf("snaplen %d: want 64 to 262144 bytes", c.Snaplen)
+	case c.Snaplen < 64 || c.Snaplen > maxSnaplen:
+		return fmt.Errorf("snaplen %d: want 64 to %d bytes", c.Snaplen, maxSnaplen)
 	case c.Speed < 0:
 		return fmt.Errorf("speed %v: want 0 (as fast as possible) or a positive multiplier", c.Speed)
 	case c.MaxGap < 0:
 		return fmt.Errorf("max_gap %v: want a positive duration or 0", c.MaxGap)
-	case c.BufferMB < 1 || c.BufferMB > 1024:
-		return fmt.Errorf("buffer_mb %d: want 1 to 1024", c.BufferMB)
 	}
 	for i, f := range c.Files {
 		if f == "" {
 			return fmt.Errorf("files[%d] is empty", i)
 		}
 	}
+	return c.validateRing()
+}
+
+// validateRing checks ring_size and block_size and sets ringBytes and
+// blockBytes.
+func (c *config) validateRing() error {
+	block, err := parseSize(c.BlockSize)
+	if err != nil {
+		return fmt.Errorf("block_size: %w", err)
+	}
+	ring, err := parseSize(c.RingSize)
+	if err != nil {
+		return fmt.Errorf("ring_size: %w", err)
+	}
+	page := int64(os.Getpagesize())
+	switch {
+	case block < page || block > 256<<20 || block&(block-1) != 0:
+		return fmt.Errorf("block_size %q: want a power of two from %d bytes (the page size) to 256MiB", c.BlockSize, page)
+	case block < int64(c.Snaplen)+ringBlockOverhead:
+		return fmt.Errorf("block_size %q cannot hold a whole frame of snaplen %d (a block needs snaplen + %d bytes): raise block_size or lower snaplen", c.BlockSize, c.Snaplen, ringBlockOverhead)
+	case ring > 4<<30:
+		return fmt.Errorf("ring_size %q: want at most 4GiB", c.RingSize)
+	case ring > math.MaxInt:
+		return fmt.Errorf("ring_size %q: too large for a 32-bit address space", c.RingSize)
+	case ring%block != 0 || ring/block < 2:
+		return fmt.Errorf("ring_size %q: want a multiple of block_size (%s) of at least two blocks", c.RingSize, c.BlockSize)
+	}
+	c.ringBytes, c.blockBytes = int(ring), int(block)
 	return nil
+}
+
+// parseSize reads a size such as "64MiB", "512KiB" or "1048576".
+func parseSize(s string) (int64, error) {
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q: want a positive size such as \"64MiB\" (units B, KiB, MiB, GiB)", s)
+	}
+	return n * mult, nil
 }
 
 func (p *pcapCapture) Capture(ctx context.Context, from uint64, w *sdk.PacketWriter) error {
@@ -180,6 +243,7 @@ func (p *pcapCapture) Stats() sdk.Stats {
 		"non_ip":          s.c.NonIP,
 		"truncated_files": s.truncated,
 		"passes":          s.passes,
+		"ring_freezes":    s.freezes,
 	}}
 	if st.Message == "" && s.truncated > 0 {
 		st.Message = fmt.Sprintf("%d file(s) ended inside a record", s.truncated)
