@@ -29,6 +29,9 @@ type SinkWriter struct {
 
 	// OnAck, when set before Run, gets each batch's send-to-ack latency.
 	OnAck func(time.Duration)
+	// onAcked, when set before Run (by tests), gets the Seq of each
+	// acknowledged batch, in the order the acks came.
+	onAcked func(seq uint64)
 
 	// spool, when set, replaces the in-memory queue (NewSpooledSinkWriter).
 	spool       *spool.Spool
@@ -253,6 +256,9 @@ func (w *SinkWriter) ack(seq uint64) {
 	}
 	if w.OnAck != nil {
 		w.OnAck(time.Since(w.sentAt[seq]))
+	}
+	if w.onAcked != nil {
+		w.onAcked(seq)
 	}
 	delete(w.sentAt, seq)
 	delete(w.pending, seq)

@@ -118,6 +118,9 @@ func (w *SinkWriter) sessionSpool(ctx context.Context) (finished bool, err error
 				if w.OnAck != nil {
 					w.OnAck(time.Since(t))
 				}
+				if w.onAcked != nil {
+					w.onAcked(a.Seq)
+				}
 				if err := w.spool.Ack(a.Seq); err != nil {
 					return false, fmt.Errorf("spool ack %d: %w", a.Seq, err)
 				}

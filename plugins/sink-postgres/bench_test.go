@@ -85,6 +85,7 @@ func BenchmarkRawPackets(b *testing.B) {
 	b.ReportMetric((cpuSeconds(p.conn.PID())-cpu0.plugin)/n*1e6, "plugin_cpu_us/packet")
 	b.ReportMetric((backendCPU(b, srv.URL())-cpu0.db)/n*1e6, "db_cpu_us/packet")
 	b.ReportMetric(float64(b.N*frameBytes)/elapsed.Seconds()/1e6, "frameMB/s")
+	reportRowsPerTransaction(b, p, "packets_written")
 	c := db(b, srv.URL())
 	if got := count(b, c, "SELECT count(*) FROM raw_packets"); got != int64(n)+size {
 		b.Fatalf("raw_packets holds %d rows after writing %d", got, int64(n))
@@ -135,6 +136,19 @@ func BenchmarkFeatures(b *testing.B) {
 	b.ReportMetric(n/elapsed.Seconds(), "rows/s")
 	b.ReportMetric((cpuSeconds(p.conn.PID())-cpu0.plugin)/n*1e6, "plugin_cpu_us/row")
 	b.ReportMetric((backendCPU(b, srv.URL())-cpu0.db)/n*1e6, "db_cpu_us/row")
+	reportRowsPerTransaction(b, p, "features_written")
+}
+
+// reportRowsPerTransaction reports how many rows the sink's group commit
+// put in one transaction on average.
+func reportRowsPerTransaction(b *testing.B, p *launched, rows string) {
+	st, err := p.conn.Stats(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if tx := st.Counters["write_transactions"]; tx > 0 {
+		b.ReportMetric(float64(st.Counters[rows])/float64(tx), "rows/transaction")
+	}
 }
 
 // The query benchmark's database: seeded once per test binary.

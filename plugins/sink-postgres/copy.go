@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"strings"
@@ -13,36 +15,38 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// copyBuf builds a COPY ... FROM STDIN (FORMAT binary) stream. Encoding the
-// rows directly (instead of handing pgx one []any per row) keeps packet
-// ingestion free of per-value allocations.
-type copyBuf struct {
-	b    []byte
-	done bool // the trailer is written
-}
+// copyBuf holds rows in PostgreSQL's binary COPY format, without the
+// stream's header and trailer, so that the rows of several batches can be
+// sent as one COPY. Encoding the rows directly (instead of handing pgx one
+// []any per row) keeps ingestion free of per-value allocations.
+type copyBuf struct{ b []byte }
 
-var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
+// copyHeader starts a binary COPY stream: signature, flags, header
+// extension length; copyTrailer ends it.
+var (
+	copyHeader  = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	copyTrailer = []byte{0xff, 0xff}
+)
 
 // copyBufs recycles COPY buffers: a packet chunk's is hundreds of KiB,
 // and allocating one per chunk keeps the garbage collector busy.
 var copyBufs = sync.Pool{New: func() any { return new(copyBuf) }}
 
-func getCopyBuf() *copyBuf { return copyBufs.Get().(*copyBuf) }
+// getCopyBuf returns an empty buffer.
+func getCopyBuf() *copyBuf {
+	c := copyBufs.Get().(*copyBuf)
+	c.b = c.b[:0]
+	return c
+}
 
 func putCopyBuf(c *copyBuf) {
 	if cap(c.b) > 64<<20 { // do not keep a buffer of a burst of jumbo frames
 		return
 	}
 	copyBufs.Put(c)
-}
-
-func (c *copyBuf) reset() {
-	c.done = false
-	c.b = append(c.b[:0], copySignature...)
-	c.b = binary.BigEndian.AppendUint32(c.b, 0) // flags
-	c.b = binary.BigEndian.AppendUint32(c.b, 0) // header extension length
 }
 
 func (c *copyBuf) row(fields int) { c.b = binary.BigEndian.AppendUint16(c.b, uint16(fields)) }
@@ -144,19 +148,17 @@ func (c *copyBuf) jsonb(js []byte) {
 	c.b = append(c.b, js...)
 }
 
-func (c *copyBuf) finish() {
-	if !c.done {
-		c.b = binary.BigEndian.AppendUint16(c.b, 0xffff)
-		c.done = true
+// copyIn sends parts (rows encoded by copyBuf) to table(cols) on tx's
+// connection as one COPY and returns how many rows it stored.
+func copyIn(ctx context.Context, tx pgx.Tx, table string, cols []string, parts [][]byte) (int64, error) {
+	readers := make([]io.Reader, 0, len(parts)+2)
+	readers = append(readers, bytes.NewReader(copyHeader))
+	for _, p := range parts {
+		readers = append(readers, bytes.NewReader(p))
 	}
-}
-
-// copyIn sends the stream to table(cols) on tx's connection; the same
-// buffer may be sent again (to another table, or after a retry).
-func copyIn(ctx context.Context, tx pgx.Tx, table string, cols []string, c *copyBuf) (int64, error) {
-	c.finish()
+	readers = append(readers, bytes.NewReader(copyTrailer))
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", table, strings.Join(cols, ", "))
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(c.b), sql)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, io.MultiReader(readers...), sql)
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", table, err)
 	}
@@ -170,17 +172,15 @@ func cleanText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-// insertNew copies buf's rows into table, skipping rows whose unique key is
-// there already (a re-sent batch), and returns how many it inserted: COPY
-// cannot skip rows, so they go through a session-local staging table and
-// INSERT ... ON CONFLICT DO NOTHING. (Copying straight into the table under
-// a savepoint, with this as the fallback, measured no cheaper: the staging
-// table is temporary, so it costs no WAL.)
-func insertNew(ctx context.Context, tx pgx.Tx, table string, cols []string, stage, stageDDL string, buf *copyBuf) (int64, error) {
+// insertNew copies parts into table through the session-local staging
+// table stage, skipping rows whose unique key is there already (a re-sent
+// batch), and returns how many it inserted: COPY cannot skip rows,
+// INSERT ... ON CONFLICT DO NOTHING can.
+func insertNew(ctx context.Context, tx pgx.Tx, table string, cols []string, stage, stageDDL string, parts [][]byte) (int64, error) {
 	if _, err := tx.Exec(ctx, stageDDL); err != nil {
 		return 0, fmt.Errorf("staging table: %w", err)
 	}
-	if _, err := copyIn(ctx, tx, stage, cols, buf); err != nil {
+	if _, err := copyIn(ctx, tx, stage, cols, parts); err != nil {
 		return 0, err
 	}
 	list := strings.Join(cols, ", ")
@@ -189,4 +189,10 @@ func insertNew(ctx context.Context, tx pgx.Tx, table string, cols []string, stag
 		return 0, fmt.Errorf("insert into %s: %w", table, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }

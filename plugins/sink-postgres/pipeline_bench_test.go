@@ -25,18 +25,29 @@ func benchAnalyze(b *testing.B, packets, payload int, raw bool) {
 	if err := pcapgen.Write(capture, pcapgen.Options{Packets: packets, Seed: 3, PayloadBytes: payload}); err != nil {
 		b.Fatal(err)
 	}
+	// NG_BENCH_PLUGIN_PROFILE=FILE profiles the sink plugin (its last
+	// iteration) through the plugin block's env.
+	env := ""
+	if prof := os.Getenv("NG_BENCH_PLUGIN_PROFILE"); prof != "" {
+		abs, err := filepath.Abs(prof)
+		if err != nil {
+			b.Fatal(err)
+		}
+		env = fmt.Sprintf("env = { NETGUARDIAN_PLUGIN_CPUPROFILE = %q }", abs)
+	}
 	cfg := fmt.Sprintf(`sensor {
   name       = "bench"
   plugin_dir = %q
 }
 sink "pg" {
   plugin = %q
+  %s
   config {
     url         = env("NG_E2E_DATABASE_URL")
     raw_packets = %v
   }
 }
-`, e2ePlugs, pluginPath, raw)
+`, e2ePlugs, pluginPath, env, raw)
 	cfgPath := filepath.Join(dir, "netguardian.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)

@@ -25,8 +25,8 @@ type config struct {
 	URL         string        `ng:"url,required,sensitive" help:"PostgreSQL connection URL (postgres://user@host:5432/db?sslmode=require); keep the password out of the file: url = env(\"DATABASE_URL\"), or ~/.pgpass"`
 	RawPackets  bool          `ng:"raw_packets" help:"store every packet (header fields and the frame cut to snaplen) in raw_packets; features and alerts are always stored"`
 	Snaplen     int           `ng:"snaplen" help:"bytes of each frame kept in raw_packets.frame; 0 keeps no frame bytes (header fields only)"`
-	BatchRows   int           `ng:"batch_rows" help:"most rows written in one transaction; larger batches from the core are split"`
-	Connections int           `ng:"connections" help:"size of the connection pool (writes and queries)"`
+	BatchRows   int           `ng:"batch_rows" help:"most rows written in one transaction; larger batches from the core are split, smaller ones waiting together are grouped"`
+	Connections int           `ng:"connections" help:"size of the connection pool: half of it (at least one) writes, the rest serves queries"`
 	Partition   time.Duration `ng:"partition" help:"time span of one partition of each table (tables are range-partitioned by time)"`
 	Retention   time.Duration `ng:"retention" help:"drop partitions whose data is older than this, measured from the newest data of the table; 0 keeps everything"`
 	ReadOnly    bool          `ng:"read_only" help:"only answer queries (a central view over sensors' data): no migrations, partitions, retention or writes; the role may be read-only"`
@@ -91,12 +91,14 @@ type sink struct {
 type counters struct {
 	packets, packetsIgnored, features, featuresDup, alerts, alertsDup atomic.Uint64
 	batchesDup, writeErrors, partitionsCreated, partitionsDropped     atomic.Uint64
+	transactions                                                      atomic.Uint64 // committed groups
 }
 
 var (
-	_ sdk.Sink    = (*sink)(nil)
-	_ sdk.Store   = (*sink)(nil)
-	_ sdk.Statser = (*sink)(nil)
+	_ sdk.Sink           = (*sink)(nil)
+	_ sdk.ConcurrentSink = (*sink)(nil)
+	_ sdk.Store          = (*sink)(nil)
+	_ sdk.Statser        = (*sink)(nil)
 )
 
 func newSink() *sink { return &sink{} }
@@ -111,8 +113,9 @@ type state struct {
 	cols   featureColumns
 	parts  *partitions
 	n      *counters
+	q      *groupQueue // items waiting for a writer (group commit)
 	stop   context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when maintenance and the writers have stopped
 }
 
 // Describe reports the sink. Before Configure it claims every record kind
@@ -218,6 +221,7 @@ func open(ctx context.Context, cfg config, sensor string, n *counters) (*state, 
 		return fail("database %s: %s", err)
 	}
 	st.parts = newPartitions(pool, cfg.Partition, cfg.Retention, n)
+	st.q = newGroupQueue()
 	mctx, stop := context.WithCancel(context.Background())
 	st.stop, st.done = stop, make(chan struct{})
 	if cfg.ReadOnly {
@@ -227,7 +231,16 @@ func open(ctx context.Context, cfg config, sensor string, n *counters) (*state, 
 			stop()
 			return fail("database %s: prepare partitions: %s", err)
 		}
-		go st.maintain(mctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { st.maintain(mctx) })
+		for range writers(cfg.Connections) {
+			wg.Go(func() { st.runWriter(mctx) })
+		}
+		go func() {
+			wg.Wait()
+			st.q.drain()
+			close(st.done)
+		}()
 	}
 	sdk.Logger().Info("sink-postgres connected", "database", target, "schema_from", from, "schema_version", to,
 		"raw_packets", cfg.RawPackets, "read_only", cfg.ReadOnly, "partition", cfg.Partition.String(), "retention", cfg.Retention.String())
@@ -243,7 +256,6 @@ func (st *state) close() {
 // maintain creates the coming partitions and applies retention once a
 // minute, so a quiet sensor still rolls over and ages out.
 func (st *state) maintain(ctx context.Context) {
-	defer close(st.done)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -260,9 +272,26 @@ func (st *state) maintain(ctx context.Context) {
 	}
 }
 
-// Write stores one batch. It returns nil only once the batch is committed;
-// a batch already stored (a re-send) is skipped, row by row for features
-// and alerts and batch by batch for packets.
+// writers is how many connections of the pool write (the group-commit
+// writers): half of them, so that queries are not starved, and at least
+// one. PostgreSQL works on one COPY with one backend, so this is also how
+// many cores the database can use for ingestion.
+func writers(connections int) int { return max(1, connections/2) }
+
+// maxConcurrentWrites is how many Writes the SDK may run at once. Writes
+// mostly wait for their commit, and batches that wait together are
+// committed together, so this only needs to exceed what the core keeps in
+// flight.
+const maxConcurrentWrites = 64
+
+// WriteConcurrency lets the SDK run Writes concurrently (sdk.ConcurrentSink):
+// they are ordered by nothing but their commits.
+func (s *sink) WriteConcurrency() int { return maxConcurrentWrites }
+
+// Write stores one batch. It returns nil only once the batch is committed
+// (possibly in one transaction with other batches: see group.go); a batch
+// already stored (a re-send) is skipped, row by row for features and
+// alerts and chunk by chunk for packets. Writes run concurrently.
 func (s *sink) Write(ctx context.Context, rec sdk.Records) error {
 	st := s.st.Load()
 	if st == nil {
@@ -273,20 +302,14 @@ func (s *sink) Write(ctx context.Context, rec sdk.Records) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
-	var err error
-	var what string
+	what := "alerts"
 	switch {
 	case rec.Packets != nil:
 		what = "packets"
-		err = st.writePackets(ctx, rec.Packets)
 	case rec.Features != nil:
 		what = "features"
-		err = st.writeFeatures(ctx, rec.Features)
-	default:
-		what = "alerts"
-		err = st.writeAlerts(ctx, rec.Alerts)
 	}
-	if err != nil {
+	if err := st.write(ctx, rec); err != nil {
 		s.n.writeErrors.Add(1)
 		msg := fmt.Sprintf("store %s (batch %d) in %s: %s", what, rec.Seq, st.target, st.red.string(err.Error()))
 		s.health.Store(&msg)
@@ -311,6 +334,7 @@ func (s *sink) Stats() sdk.Stats {
 		"alerts_duplicate":      s.n.alertsDup.Load(),
 		"packet_batches_resent": s.n.batchesDup.Load(),
 		"write_errors":          s.n.writeErrors.Load(),
+		"write_transactions":    s.n.transactions.Load(),
 		"partitions_created":    s.n.partitionsCreated.Load(),
 		"partitions_dropped":    s.n.partitionsDropped.Load(),
 	}}
