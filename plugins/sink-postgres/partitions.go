@@ -330,7 +330,9 @@ func (p *partitions) retain(ctx context.Context, table string) error {
 			if s.to > cutoff {
 				continue
 			}
-			if _, err := tx.Exec(ctx, "DROP TABLE IF EXISTS "+s.name); err != nil {
+			// The name comes from the catalog: a partition attached by
+			// hand may need quoting (capitals, punctuation).
+			if _, err := tx.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{s.name}.Sanitize()); err != nil {
 				return fmt.Errorf("drop partition %s: %w", s.name, err)
 			}
 			dropped = append(dropped, s.name)
