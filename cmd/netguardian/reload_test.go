@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,26 +28,9 @@ import (
 type liveSensor struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  *lockedLog
+	log  *syncBuffer
 	api  string // http://127.0.0.1:PORT
 	done chan error
-}
-
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedLog) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedLog) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var sensorAPIRe = regexp.MustCompile(`msg="sensor started".* api=(http://127\.0\.0\.1:\d+)/`)
@@ -60,7 +42,7 @@ func startLiveSensor(t *testing.T, path string, env []string, args ...string) *l
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "netguardian"), append([]string{"run", "-config", path}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	s := &liveSensor{t: t, cmd: cmd, log: &lockedLog{}, done: make(chan error, 1)}
+	s := &liveSensor{t: t, cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -664,7 +646,7 @@ detector "portscan" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedLog{}
+	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
