@@ -200,7 +200,7 @@ func (c *Conn) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, CallError(err)
 	}
-	return Stats{Healthy: s.Healthy, Message: s.Message, Counters: s.Counters}, nil
+	return Stats{Healthy: s.Healthy, Message: s.Message, Counters: s.Counters, Process: processFromPB(s.Process)}, nil
 }
 
 // PacketStream receives a capture plugin's batches.

@@ -111,14 +111,31 @@ type Records struct {
 }
 
 // Statser is optionally implemented by plugins that report health and
-// counters (decode errors, drops...). The core shows them in /api/health.
+// counters (decode errors, drops...). The core asks every few seconds and
+// shows them in /api/health and /metrics.
 type Statser interface {
 	Stats() Stats
 }
 
-// Stats is a plugin's own view of its health.
+// Stats is a plugin's own view of its health. Message is shown in
+// /api/health as it is: keep credentials out of it.
 type Stats struct {
 	Healthy  bool
 	Message  string
 	Counters map[string]uint64
+	// Process is filled in by the SDK (a plugin leaves it zero): the
+	// plugin process's Go runtime.
+	Process ProcessStats
+}
+
+// ProcessStats describes a plugin process's Go runtime: what a leak of
+// goroutines or memory shows in.
+type ProcessStats struct {
+	Goroutines uint64
+	// HeapLiveBytes is the heap the last garbage collection found live.
+	HeapLiveBytes uint64
+	// RuntimeBytes is the memory the Go runtime holds from the OS (mapped
+	// and not released): RSS without the binary's pages, roughly.
+	RuntimeBytes uint64
+	GCCycles     uint64
 }

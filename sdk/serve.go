@@ -237,12 +237,11 @@ func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) 
 }
 
 func (s *pluginServer) Stats(context.Context, *pb.Empty) (*pb.PluginStats, error) {
-	st, ok := s.st.impl.(Statser)
-	if !ok {
-		return &pb.PluginStats{Healthy: true}, nil
+	v := Stats{Healthy: true}
+	if st, ok := s.st.impl.(Statser); ok {
+		v = st.Stats()
 	}
-	v := st.Stats()
-	return &pb.PluginStats{Healthy: v.Healthy, Message: v.Message, Counters: v.Counters}, nil
+	return &pb.PluginStats{Healthy: v.Healthy, Message: v.Message, Counters: v.Counters, Process: processToPB(readProcessStats())}, nil
 }
 
 type captureServer struct {

@@ -350,6 +350,55 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// What a plugin reports itself (Stats) is shown per plugin, and a plugin
+// that says it is unhealthy makes the sensor degraded.
+func TestHealthReportedByPlugin(t *testing.T) {
+	f := newFixture(t, nil)
+	f.stats.set(func(st *pipeline.Stats) {
+		st.Plugins[2].Reported = &sdk.Stats{Healthy: false, Message: "database 127.0.0.1:5432/ng unreachable",
+			Counters: map[string]uint64{"write_errors": 3, "packets_written": 10},
+			Process:  sdk.ProcessStats{Goroutines: 17, HeapLiveBytes: 5 << 20, RuntimeBytes: 12 << 20, GCCycles: 40}}
+		st.Plugins[0].Reported = &sdk.Stats{Healthy: true}
+	})
+	var h healthView
+	f.getJSON(t, "/api/health", http.StatusOK, &h)
+	if h.Status != statusDegraded || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], `sink plugin "pg" reports unhealthy: database 127.0.0.1:5432/ng unreachable`) {
+		t.Fatalf("unhealthy sink: %+v", h)
+	}
+	pg, replay, xgb := h.Plugins[2], h.Plugins[0], h.Plugins[1]
+	if pg.Healthy == nil || *pg.Healthy || pg.Counters["write_errors"] != 3 || pg.Process == nil ||
+		pg.Process.Goroutines != 17 || pg.Process.HeapLiveBytes != 5<<20 || pg.Process.RuntimeBytes != 12<<20 {
+		t.Fatalf("sink's report: %+v (process %+v)", pg, pg.Process)
+	}
+	if replay.Healthy == nil || !*replay.Healthy || xgb.Healthy != nil || xgb.Process != nil {
+		t.Fatalf("healthy capture %+v, detector without a report %+v", replay, xgb)
+	}
+
+	_, _, body := f.get(t, "/metrics")
+	for _, want := range []string{
+		`netguardian_plugin_healthy{kind="sink",plugin="pg"} 0` + "\n",
+		`netguardian_plugin_healthy{kind="capture",plugin="replay"} 1` + "\n",
+		`netguardian_plugin_reported{counter="write_errors",kind="sink",plugin="pg"} 3` + "\n",
+		`netguardian_plugin_goroutines{kind="sink",plugin="pg"} 17` + "\n",
+		`netguardian_plugin_heap_live_bytes{kind="sink",plugin="pg"} 5.24288e+06` + "\n",
+		`netguardian_plugin_runtime_bytes{kind="sink",plugin="pg"} 1.2582912e+07` + "\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), `plugin_healthy{kind="detector"`) {
+		t.Error("a plugin that has not reported has a plugin_healthy series")
+	}
+
+	// Healthy again: the reason goes.
+	f.stats.set(func(st *pipeline.Stats) { st.Plugins[2].Reported = &sdk.Stats{Healthy: true} })
+	f.getJSON(t, "/api/health", http.StatusOK, &h)
+	if h.Status != statusOK {
+		t.Fatalf("recovered sink: %+v", h)
+	}
+}
+
 func TestPlugins(t *testing.T) {
 	f := newFixture(t, nil)
 	var out struct{ Plugins []pluginJSON }

@@ -27,6 +27,19 @@ type pluginHealth struct {
 	PID      int        `json:"pid,omitempty"`
 	Restarts uint64     `json:"restarts"`
 	Failures uint64     `json:"failures"`
+	// What the plugin reports itself (absent until it first answered).
+	Healthy  *bool             `json:"healthy,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	Counters map[string]uint64 `json:"counters,omitempty"`
+	Process  *processHealth    `json:"process,omitempty"`
+}
+
+// processHealth is a plugin process's Go runtime.
+type processHealth struct {
+	Goroutines    uint64 `json:"goroutines"`
+	HeapLiveBytes uint64 `json:"heap_live_bytes"`
+	RuntimeBytes  uint64 `json:"runtime_bytes"`
+	GCCycles      uint64 `json:"gc_cycles"`
 }
 
 // queues are queue depths in batches.
@@ -134,10 +147,19 @@ func (s *Server) health(st pipeline.Stats) healthView {
 		h.Windows = map[string]uint64{}
 	}
 	for _, p := range st.Plugins {
-		h.Plugins = append(h.Plugins, pluginHealth{Name: p.Name, Kind: string(p.Kind), Plugin: p.Plugin, Version: p.Version,
-			State: p.State, PID: p.PID, Restarts: p.Restarts, Failures: p.Failures})
-		if p.State == host.StateRestarting || p.State == host.StateFailed {
+		ph := pluginHealth{Name: p.Name, Kind: string(p.Kind), Plugin: p.Plugin, Version: p.Version,
+			State: p.State, PID: p.PID, Restarts: p.Restarts, Failures: p.Failures}
+		if r := p.Reported; r != nil {
+			ph.Healthy, ph.Message, ph.Counters = &r.Healthy, r.Message, r.Counters
+			ph.Process = &processHealth{Goroutines: r.Process.Goroutines, HeapLiveBytes: r.Process.HeapLiveBytes,
+				RuntimeBytes: r.Process.RuntimeBytes, GCCycles: r.Process.GCCycles}
+		}
+		h.Plugins = append(h.Plugins, ph)
+		switch {
+		case p.State == host.StateRestarting || p.State == host.StateFailed:
 			h.Reasons = append(h.Reasons, fmt.Sprintf("%s plugin %q is %s", p.Kind, p.Name, p.State))
+		case p.State == host.StateRunning && p.Reported != nil && !p.Reported.Healthy:
+			h.Reasons = append(h.Reasons, fmt.Sprintf("%s plugin %q reports unhealthy: %s", p.Kind, p.Name, p.Reported.Message))
 		}
 	}
 	for _, d := range st.Detectors {

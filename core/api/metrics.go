@@ -21,6 +21,9 @@ type statsCollector struct {
 	windows, dropped, sourcesDrop   *prometheus.Desc
 	late, activeSources             *prometheus.Desc
 	restarts, failures, up          *prometheus.Desc
+	pluginHealthy, pluginReported   *prometheus.Desc
+	pluginGoroutines, pluginHeap    *prometheus.Desc
+	pluginRuntimeMem                *prometheus.Desc
 	queue                           *prometheus.Desc
 	detCalls, detAlerts, detFails   *prometheus.Desc
 	detLatency                      *prometheus.Desc
@@ -38,45 +41,50 @@ func newStatsCollector(s *Server) *statsCollector {
 		return prometheus.NewDesc("netguardian_"+name, help, labels, nil)
 	}
 	return &statsCollector{
-		s:             s,
-		packets:       d("packets_total", "Packets the pipeline took from captures."),
-		bytes:         d("bytes_total", "Bytes (frame lengths on the wire) the pipeline took from captures."),
-		batches:       d("packet_batches_total", "Packet batches the pipeline took from captures."),
-		alerts:        d("alerts_total", "Alerts raised by all detectors."),
-		windows:       d("windows_total", "Windows closed, by size.", "window"),
-		dropped:       d("dropped_packets_total", "Packets lost, by stage: kernel, capture (live restart), aggregator (max_sources), sink (raw packets shed).", "stage", "name"),
-		sourcesDrop:   d("aggregator_sources_dropped_total", "Sources refused because max_sources was reached."),
-		late:          d("late_packets_total", "Packets older than the watermark."),
-		activeSources: d("aggregator_active_sources", "Sources with open windows."),
-		restarts:      d("plugin_restarts_total", "Plugin restarts after a crash.", "plugin", "kind"),
-		failures:      d("plugin_failures_total", "Plugin call failures.", "plugin", "kind"),
-		up:            d("plugin_up", "1 when the plugin is running.", "plugin", "kind", "state"),
-		queue:         d("queue_depth", "Batches waiting in a stage's queue.", "stage", "name"),
-		detCalls:      d("detector_calls_total", "Detect calls.", "detector"),
-		detAlerts:     d("detector_alerts_total", "Alerts raised, by detector.", "detector"),
-		detFails:      d("detector_failures_total", "Detect calls that failed.", "detector"),
-		detLatency:    d("detector_latency_seconds", "Duration of Detect calls.", "detector"),
-		sinkLatency:   d("sink_latency_seconds", "Time from sending a batch to a sink to its acknowledgement (stored).", "sink"),
-		sinkAcked:     d("sink_acked_batches_total", "Record batches a sink accepted.", "sink"),
-		sinkRejected:  d("sink_rejected_batches_total", "Record batches a sink refused (and that will be re-sent).", "sink"),
-		spoolBytes:    d("sink_spool_bytes", "Bytes a sink's disk spool takes (segment files).", "sink"),
-		spoolMax:      d("sink_spool_max_bytes", "The bound of a sink's disk spool (sensor.spool_max_mib).", "sink"),
-		spoolLost:     d("sink_spool_lost_batches_total", "Spooled batches found damaged (at start, or when read) and lost.", "sink"),
-		spoolCut:      d("sink_spool_lost_bytes_total", "Bytes of damaged spool records cut off.", "sink"),
-		spoolWaits:    d("sink_spool_full_waits_total", "Feature and alert batches that found a sink's spool full and waited for room.", "sink"),
-		spoolErrs:     d("sink_spool_write_errors_total", "Writes to a sink's spool that failed (disk errors; features and alerts retry, raw packets are dropped).", "sink"),
-		sinkLost:      d("sink_lost_batches_total", "Feature and alert batches that could not be queued for a sink and are lost.", "sink"),
-		capDecodeErrs: d("capture_decode_errors_total", "Frames a capture could not decode.", "capture"),
-		capNonIP:      d("capture_non_ip_total", "Frames without an IP layer.", "capture"),
-		active:        d("active_alerts", "Active alerts: the newest per (source, label) whose window ended within active_for."),
-		wsClients:     d("websocket_clients", "Dashboard WebSocket clients connected."),
-		wsDropped:     d("websocket_slow_clients_total", "Dashboard WebSocket clients disconnected for falling behind."),
+		s:                s,
+		packets:          d("packets_total", "Packets the pipeline took from captures."),
+		bytes:            d("bytes_total", "Bytes (frame lengths on the wire) the pipeline took from captures."),
+		batches:          d("packet_batches_total", "Packet batches the pipeline took from captures."),
+		alerts:           d("alerts_total", "Alerts raised by all detectors."),
+		windows:          d("windows_total", "Windows closed, by size.", "window"),
+		dropped:          d("dropped_packets_total", "Packets lost, by stage: kernel, capture (live restart), aggregator (max_sources), sink (raw packets shed).", "stage", "name"),
+		sourcesDrop:      d("aggregator_sources_dropped_total", "Sources refused because max_sources was reached."),
+		late:             d("late_packets_total", "Packets older than the watermark."),
+		activeSources:    d("aggregator_active_sources", "Sources with open windows."),
+		restarts:         d("plugin_restarts_total", "Plugin restarts after a crash.", "plugin", "kind"),
+		failures:         d("plugin_failures_total", "Plugin call failures.", "plugin", "kind"),
+		up:               d("plugin_up", "1 when the plugin is running.", "plugin", "kind", "state"),
+		pluginHealthy:    d("plugin_healthy", "1 when the plugin's last report says healthy (polled every 2 s).", "plugin", "kind"),
+		pluginReported:   d("plugin_reported", "A counter the plugin reports itself (its name in the label counter).", "plugin", "kind", "counter"),
+		pluginGoroutines: d("plugin_goroutines", "Goroutines of the plugin process.", "plugin", "kind"),
+		pluginHeap:       d("plugin_heap_live_bytes", "Heap the plugin process's last garbage collection found live.", "plugin", "kind"),
+		pluginRuntimeMem: d("plugin_runtime_bytes", "Memory the plugin process's Go runtime holds from the OS.", "plugin", "kind"),
+		queue:            d("queue_depth", "Batches waiting in a stage's queue.", "stage", "name"),
+		detCalls:         d("detector_calls_total", "Detect calls.", "detector"),
+		detAlerts:        d("detector_alerts_total", "Alerts raised, by detector.", "detector"),
+		detFails:         d("detector_failures_total", "Detect calls that failed.", "detector"),
+		detLatency:       d("detector_latency_seconds", "Duration of Detect calls.", "detector"),
+		sinkLatency:      d("sink_latency_seconds", "Time from sending a batch to a sink to its acknowledgement (stored).", "sink"),
+		sinkAcked:        d("sink_acked_batches_total", "Record batches a sink accepted.", "sink"),
+		sinkRejected:     d("sink_rejected_batches_total", "Record batches a sink refused (and that will be re-sent).", "sink"),
+		spoolBytes:       d("sink_spool_bytes", "Bytes a sink's disk spool takes (segment files).", "sink"),
+		spoolMax:         d("sink_spool_max_bytes", "The bound of a sink's disk spool (sensor.spool_max_mib).", "sink"),
+		spoolLost:        d("sink_spool_lost_batches_total", "Spooled batches found damaged (at start, or when read) and lost.", "sink"),
+		spoolCut:         d("sink_spool_lost_bytes_total", "Bytes of damaged spool records cut off.", "sink"),
+		spoolWaits:       d("sink_spool_full_waits_total", "Feature and alert batches that found a sink's spool full and waited for room.", "sink"),
+		spoolErrs:        d("sink_spool_write_errors_total", "Writes to a sink's spool that failed (disk errors; features and alerts retry, raw packets are dropped).", "sink"),
+		sinkLost:         d("sink_lost_batches_total", "Feature and alert batches that could not be queued for a sink and are lost.", "sink"),
+		capDecodeErrs:    d("capture_decode_errors_total", "Frames a capture could not decode.", "capture"),
+		capNonIP:         d("capture_non_ip_total", "Frames without an IP layer.", "capture"),
+		active:           d("active_alerts", "Active alerts: the newest per (source, label) whose window ended within active_for."),
+		wsClients:        d("websocket_clients", "Dashboard WebSocket clients connected."),
+		wsDropped:        d("websocket_slow_clients_total", "Dashboard WebSocket clients disconnected for falling behind."),
 	}
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.batches, c.alerts, c.windows, c.dropped, c.sourcesDrop, c.late,
-		c.activeSources, c.restarts, c.failures, c.up, c.queue, c.detCalls, c.detAlerts, c.detFails, c.detLatency, c.sinkLatency,
+		c.activeSources, c.restarts, c.failures, c.up, c.pluginHealthy, c.pluginReported, c.pluginGoroutines, c.pluginHeap, c.pluginRuntimeMem, c.queue, c.detCalls, c.detAlerts, c.detFails, c.detLatency, c.sinkLatency,
 		c.sinkAcked, c.sinkRejected, c.spoolBytes, c.spoolMax, c.spoolLost, c.spoolCut, c.spoolWaits, c.spoolErrs, c.sinkLost, c.capDecodeErrs, c.capNonIP, c.active, c.wsClients, c.wsDropped} {
 		ch <- d
 	}
@@ -119,6 +127,19 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		gauge(c.up, up, p.Name, string(p.Kind), string(p.State))
+		if r := p.Reported; r != nil {
+			healthy := 0.0
+			if r.Healthy {
+				healthy = 1
+			}
+			gauge(c.pluginHealthy, healthy, p.Name, string(p.Kind))
+			for _, name := range sortedKeys(r.Counters) {
+				ch <- prometheus.MustNewConstMetric(c.pluginReported, prometheus.UntypedValue, float64(r.Counters[name]), p.Name, string(p.Kind), name)
+			}
+			gauge(c.pluginGoroutines, float64(r.Process.Goroutines), p.Name, string(p.Kind))
+			gauge(c.pluginHeap, float64(r.Process.HeapLiveBytes), p.Name, string(p.Kind))
+			gauge(c.pluginRuntimeMem, float64(r.Process.RuntimeBytes), p.Name, string(p.Kind))
+		}
 	}
 	for _, d := range st.Detectors {
 		counter(c.detCalls, d.Calls, d.Name)

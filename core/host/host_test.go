@@ -116,6 +116,43 @@ func TestDetectorMisbehaviourIsAnErrorAndCounted(t *testing.T) {
 	}
 }
 
+// Watch asks the running plugin for its Stats: its own health and
+// counters, and its process's Go runtime as the SDK reads it.
+func TestWatchPollsPluginStats(t *testing.T) {
+	for _, mode := range []string{"ok", "unhealthy"} {
+		t.Run(mode, func(t *testing.T) {
+			p := startTest(t, sdk.KindDetector, map[string]any{"mode": mode})
+			if p.Health().Reported != nil {
+				t.Fatal("a report before Watch asked")
+			}
+			if _, err := p.Detect(context.Background(), featureBatch(1), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go p.Watch(ctx, 20*time.Millisecond)
+			var r *sdk.Stats
+			for deadline := time.Now().Add(10 * time.Second); r == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				r = p.Health().Reported
+			}
+			if r == nil {
+				t.Fatal("no report within 10 s")
+			}
+			if r.Healthy != (mode == "ok") || r.Counters["calls"] != 1 {
+				t.Fatalf("report %+v", r)
+			}
+			if mode == "unhealthy" && r.Message != "told to be unhealthy" {
+				t.Fatalf("message %q", r.Message)
+			}
+			// A Go process serving gRPC has goroutines and megabytes from
+			// the OS; its live heap is known once a GC cycle has run.
+			if r.Process.Goroutines < 2 || r.Process.RuntimeBytes < 1<<20 || (r.Process.GCCycles > 0) != (r.Process.HeapLiveBytes > 0) {
+				t.Fatalf("process figures %+v", r.Process)
+			}
+		})
+	}
+}
+
 func TestDetectorCrashIsRestartedAndBatchResent(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "crashed")
 	p := startTest(t, sdk.KindDetector, map[string]any{"crash_on_call": 1, "marker": marker})

@@ -68,6 +68,9 @@ type Plugin struct {
 	state   State
 	lastErr string
 	crashes []time.Time
+	// stats is the plugin's last answer to Stats (Watch asks), from the
+	// running process only: a restart clears it.
+	stats *sdk.Stats
 
 	restarts atomic.Uint64
 	failures atomic.Uint64 // calls that failed (plugin errors, timeouts, crashes)
@@ -116,7 +119,7 @@ func (p *Plugin) launch(ctx context.Context) error {
 		conn.Kill()
 		return fmt.Errorf("%s %q: %w", p.spec.Kind, p.spec.Name, ErrStopped)
 	}
-	p.conn, p.info, p.state = conn, info, StateRunning
+	p.conn, p.info, p.state, p.stats = conn, info, StateRunning, nil
 	p.mu.Unlock()
 	p.log.Info("plugin started", "path", p.spec.Path, "pid", conn.PID(), "version", info.Version, "protocol", conn.ProtocolVersion())
 	return nil
@@ -276,6 +279,9 @@ type Health struct {
 	Restarts  uint64   `json:"restarts"`
 	Failures  uint64   `json:"failures"`
 	LastError string   `json:"last_error,omitempty"`
+	// Reported is the plugin's own last Stats (nil until it answered):
+	// its health, message, counters and Go runtime.
+	Reported *sdk.Stats `json:"reported,omitempty"`
 }
 
 // Health reports the plugin's state.
@@ -283,7 +289,7 @@ func (p *Plugin) Health() Health {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := Health{Name: p.spec.Name, Kind: p.spec.Kind, Plugin: p.info.Name, Version: p.info.Version, State: p.state,
-		Restarts: p.restarts.Load(), Failures: p.failures.Load(), LastError: p.lastErr}
+		Restarts: p.restarts.Load(), Failures: p.failures.Load(), LastError: p.lastErr, Reported: p.stats}
 	if p.conn != nil && p.state == StateRunning {
 		h.PID = p.conn.PID()
 	}
@@ -304,8 +310,9 @@ func (p *Plugin) Stop() {
 	}
 }
 
-// Watch pings the plugin every interval and restarts it when its process
-// has died, so an idle plugin is back before the next batch needs it.
+// Watch checks the plugin every interval: it restarts it when its process
+// has died, so an idle plugin is back before the next batch needs it, and
+// otherwise asks for its Stats (health, counters, Go runtime).
 func (p *Plugin) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -318,9 +325,38 @@ func (p *Plugin) Watch(ctx context.Context, interval time.Duration) {
 		p.mu.Lock()
 		conn, state := p.conn, p.state
 		p.mu.Unlock()
-		if state != StateRunning || conn == nil || !conn.Exited() {
+		if state != StateRunning || conn == nil {
 			continue
 		}
-		_ = p.Restart(ctx, conn, errors.New("process exited"))
+		if conn.Exited() {
+			_ = p.Restart(ctx, conn, errors.New("process exited"))
+			continue
+		}
+		p.pollStats(ctx, conn, interval)
+	}
+}
+
+// pollStats stores the plugin's answer to Stats. A plugin that does not
+// answer within timeout keeps its previous report: a busy plugin is not
+// a failed one, and a dead one is found by Exited.
+func (p *Plugin) pollStats(ctx context.Context, conn *sdk.Conn, timeout time.Duration) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	st, err := conn.Stats(cctx)
+	cancel()
+	if err != nil {
+		p.log.Debug("plugin stats", "err", err)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == conn { // not restarted meanwhile
+		wasHealthy := p.stats == nil || p.stats.Healthy
+		switch {
+		case wasHealthy && !st.Healthy:
+			p.log.Warn("plugin reports unhealthy", "message", st.Message)
+		case !wasHealthy && st.Healthy:
+			p.log.Info("plugin reports healthy again", "message", st.Message)
+		}
+		p.stats = &st
 	}
 }

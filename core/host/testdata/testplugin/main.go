@@ -19,7 +19,8 @@ import (
 )
 
 type config struct {
-	// Mode: ok, panic, hang, too_many, bad_label, bad_row, error. Required,
+	// Mode: ok, panic, hang, too_many, bad_label, bad_row, error, unhealthy
+	// (Stats says so; everything else works). Required,
 	// so tests of "missing required attribute" have one to leave out.
 	Mode string `ng:"mode,required"`
 	// CrashOnCall makes the process exit on that call number (1-based), once:
@@ -90,6 +91,17 @@ func (p *testPlugin) Configure(_ context.Context, c sdk.Config) error {
 	defer p.mu.Unlock()
 	p.cfg = config{Mode: "ok"}
 	return c.Decode(&p.cfg)
+}
+
+// Stats reports the calls so far, and unhealthy in mode "unhealthy".
+func (p *testPlugin) Stats() sdk.Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := sdk.Stats{Healthy: true, Counters: map[string]uint64{"calls": uint64(p.calls)}}
+	if p.cfg.Mode == "unhealthy" {
+		st.Healthy, st.Message = false, "told to be unhealthy"
+	}
+	return st
 }
 
 // call counts calls and crashes the process when asked to.

@@ -425,10 +425,13 @@ func (x *ConfigureRequest) GetRuntime() *RuntimeOptions {
 }
 
 type PluginStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Healthy       bool                   `protobuf:"varint,1,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	Counters      map[string]uint64      `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Healthy  bool                   `protobuf:"varint,1,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Message  string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Counters map[string]uint64      `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Filled in by the SDK, not by the plugin's code: the plugin process's
+	// Go runtime, so leaks show per process.
+	Process       *ProcessStats `protobuf:"bytes,4,opt,name=process,proto3" json:"process,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,6 +487,83 @@ func (x *PluginStats) GetCounters() map[string]uint64 {
 	return nil
 }
 
+func (x *PluginStats) GetProcess() *ProcessStats {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+type ProcessStats struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Goroutines uint64                 `protobuf:"varint,1,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// Heap bytes the last garbage collection found live.
+	HeapLiveBytes uint64 `protobuf:"varint,2,opt,name=heap_live_bytes,json=heapLiveBytes,proto3" json:"heap_live_bytes,omitempty"`
+	// Memory the Go runtime holds from the OS (mapped and not released).
+	RuntimeBytes  uint64 `protobuf:"varint,3,opt,name=runtime_bytes,json=runtimeBytes,proto3" json:"runtime_bytes,omitempty"`
+	GcCycles      uint64 `protobuf:"varint,4,opt,name=gc_cycles,json=gcCycles,proto3" json:"gc_cycles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessStats) Reset() {
+	*x = ProcessStats{}
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessStats) ProtoMessage() {}
+
+func (x *ProcessStats) ProtoReflect() protoreflect.Message {
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessStats.ProtoReflect.Descriptor instead.
+func (*ProcessStats) Descriptor() ([]byte, []int) {
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ProcessStats) GetGoroutines() uint64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetHeapLiveBytes() uint64 {
+	if x != nil {
+		return x.HeapLiveBytes
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetRuntimeBytes() uint64 {
+	if x != nil {
+		return x.RuntimeBytes
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetGcCycles() uint64 {
+	if x != nil {
+		return x.GcCycles
+	}
+	return 0
+}
+
 type CaptureRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Index (0-based, over the whole input) of the first packet wanted. A
@@ -495,7 +575,7 @@ type CaptureRequest struct {
 
 func (x *CaptureRequest) Reset() {
 	*x = CaptureRequest{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[6]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +587,7 @@ func (x *CaptureRequest) String() string {
 func (*CaptureRequest) ProtoMessage() {}
 
 func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[6]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +600,7 @@ func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
 func (*CaptureRequest) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{6}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CaptureRequest) GetResumeFrom() uint64 {
@@ -561,7 +641,7 @@ type PacketBatch struct {
 
 func (x *PacketBatch) Reset() {
 	*x = PacketBatch{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[7]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +653,7 @@ func (x *PacketBatch) String() string {
 func (*PacketBatch) ProtoMessage() {}
 
 func (x *PacketBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[7]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +666,7 @@ func (x *PacketBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PacketBatch.ProtoReflect.Descriptor instead.
 func (*PacketBatch) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{7}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PacketBatch) GetFirstIndex() uint64 {
@@ -687,7 +767,7 @@ type CaptureCounters struct {
 
 func (x *CaptureCounters) Reset() {
 	*x = CaptureCounters{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[8]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +779,7 @@ func (x *CaptureCounters) String() string {
 func (*CaptureCounters) ProtoMessage() {}
 
 func (x *CaptureCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[8]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +792,7 @@ func (x *CaptureCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureCounters.ProtoReflect.Descriptor instead.
 func (*CaptureCounters) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{8}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CaptureCounters) GetPackets() uint64 {
@@ -773,7 +853,7 @@ type FeatureRow struct {
 
 func (x *FeatureRow) Reset() {
 	*x = FeatureRow{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[9]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +865,7 @@ func (x *FeatureRow) String() string {
 func (*FeatureRow) ProtoMessage() {}
 
 func (x *FeatureRow) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[9]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +878,7 @@ func (x *FeatureRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureRow.ProtoReflect.Descriptor instead.
 func (*FeatureRow) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{9}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FeatureRow) GetSrcAddr() []byte {
@@ -856,7 +936,7 @@ type FeatureBatch struct {
 
 func (x *FeatureBatch) Reset() {
 	*x = FeatureBatch{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[10]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +948,7 @@ func (x *FeatureBatch) String() string {
 func (*FeatureBatch) ProtoMessage() {}
 
 func (x *FeatureBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[10]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +961,7 @@ func (x *FeatureBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureBatch.ProtoReflect.Descriptor instead.
 func (*FeatureBatch) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{10}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FeatureBatch) GetSensor() string {
@@ -931,7 +1011,7 @@ type FeatureValue struct {
 
 func (x *FeatureValue) Reset() {
 	*x = FeatureValue{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[11]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1023,7 @@ func (x *FeatureValue) String() string {
 func (*FeatureValue) ProtoMessage() {}
 
 func (x *FeatureValue) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[11]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1036,7 @@ func (x *FeatureValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureValue.ProtoReflect.Descriptor instead.
 func (*FeatureValue) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{11}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FeatureValue) GetName() string {
@@ -1006,7 +1086,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[12]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1098,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[12]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1111,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{12}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Alert) GetRow() uint32 {
@@ -1155,7 +1235,7 @@ type AlertBatch struct {
 
 func (x *AlertBatch) Reset() {
 	*x = AlertBatch{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[13]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1247,7 @@ func (x *AlertBatch) String() string {
 func (*AlertBatch) ProtoMessage() {}
 
 func (x *AlertBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[13]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1260,7 @@ func (x *AlertBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertBatch.ProtoReflect.Descriptor instead.
 func (*AlertBatch) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{13}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AlertBatch) GetAlerts() []*Alert {
@@ -1206,7 +1286,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[14]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1298,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[14]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1311,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{14}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RecordBatch) GetSeq() uint64 {
@@ -1308,7 +1388,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[15]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1400,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[15]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1413,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{15}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -1360,7 +1440,7 @@ type TimeRange struct {
 
 func (x *TimeRange) Reset() {
 	*x = TimeRange{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[16]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1452,7 @@ func (x *TimeRange) String() string {
 func (*TimeRange) ProtoMessage() {}
 
 func (x *TimeRange) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[16]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1465,7 @@ func (x *TimeRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeRange.ProtoReflect.Descriptor instead.
 func (*TimeRange) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{16}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TimeRange) GetFromNs() int64 {
@@ -1414,7 +1494,7 @@ type FeatureQuery struct {
 
 func (x *FeatureQuery) Reset() {
 	*x = FeatureQuery{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[17]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1506,7 @@ func (x *FeatureQuery) String() string {
 func (*FeatureQuery) ProtoMessage() {}
 
 func (x *FeatureQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[17]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1519,7 @@ func (x *FeatureQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureQuery.ProtoReflect.Descriptor instead.
 func (*FeatureQuery) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{17}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FeatureQuery) GetWindowSeconds() int64 {
@@ -1479,7 +1559,7 @@ type ProtocolQuery struct {
 
 func (x *ProtocolQuery) Reset() {
 	*x = ProtocolQuery{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[18]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1571,7 @@ func (x *ProtocolQuery) String() string {
 func (*ProtocolQuery) ProtoMessage() {}
 
 func (x *ProtocolQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[18]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1584,7 @@ func (x *ProtocolQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolQuery.ProtoReflect.Descriptor instead.
 func (*ProtocolQuery) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{18}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProtocolQuery) GetRange() *TimeRange {
@@ -1525,7 +1605,7 @@ type ProtocolCount struct {
 
 func (x *ProtocolCount) Reset() {
 	*x = ProtocolCount{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[19]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1617,7 @@ func (x *ProtocolCount) String() string {
 func (*ProtocolCount) ProtoMessage() {}
 
 func (x *ProtocolCount) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[19]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1630,7 @@ func (x *ProtocolCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolCount.ProtoReflect.Descriptor instead.
 func (*ProtocolCount) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{19}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProtocolCount) GetProtocol() string {
@@ -1583,7 +1663,7 @@ type ProtocolDistribution struct {
 
 func (x *ProtocolDistribution) Reset() {
 	*x = ProtocolDistribution{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[20]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1675,7 @@ func (x *ProtocolDistribution) String() string {
 func (*ProtocolDistribution) ProtoMessage() {}
 
 func (x *ProtocolDistribution) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[20]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1688,7 @@ func (x *ProtocolDistribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolDistribution.ProtoReflect.Descriptor instead.
 func (*ProtocolDistribution) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{20}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProtocolDistribution) GetProtocols() []*ProtocolCount {
@@ -1630,7 +1710,7 @@ type TopSourcesQuery struct {
 
 func (x *TopSourcesQuery) Reset() {
 	*x = TopSourcesQuery{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[21]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1722,7 @@ func (x *TopSourcesQuery) String() string {
 func (*TopSourcesQuery) ProtoMessage() {}
 
 func (x *TopSourcesQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[21]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1735,7 @@ func (x *TopSourcesQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopSourcesQuery.ProtoReflect.Descriptor instead.
 func (*TopSourcesQuery) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{21}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TopSourcesQuery) GetBy() string {
@@ -1690,7 +1770,7 @@ type SourceTotal struct {
 
 func (x *SourceTotal) Reset() {
 	*x = SourceTotal{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[22]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1782,7 @@ func (x *SourceTotal) String() string {
 func (*SourceTotal) ProtoMessage() {}
 
 func (x *SourceTotal) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[22]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1795,7 @@ func (x *SourceTotal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceTotal.ProtoReflect.Descriptor instead.
 func (*SourceTotal) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{22}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SourceTotal) GetSrcAddr() []byte {
@@ -1748,7 +1828,7 @@ type TopSources struct {
 
 func (x *TopSources) Reset() {
 	*x = TopSources{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[23]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1840,7 @@ func (x *TopSources) String() string {
 func (*TopSources) ProtoMessage() {}
 
 func (x *TopSources) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[23]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1853,7 @@ func (x *TopSources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopSources.ProtoReflect.Descriptor instead.
 func (*TopSources) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{23}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TopSources) GetSources() []*SourceTotal {
@@ -1797,7 +1877,7 @@ type AlertQuery struct {
 
 func (x *AlertQuery) Reset() {
 	*x = AlertQuery{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[24]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1889,7 @@ func (x *AlertQuery) String() string {
 func (*AlertQuery) ProtoMessage() {}
 
 func (x *AlertQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[24]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1902,7 @@ func (x *AlertQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertQuery.ProtoReflect.Descriptor instead.
 func (*AlertQuery) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{24}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AlertQuery) GetSeverity() string {
@@ -1877,7 +1957,7 @@ type AlertPage struct {
 
 func (x *AlertPage) Reset() {
 	*x = AlertPage{}
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[25]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +1969,7 @@ func (x *AlertPage) String() string {
 func (*AlertPage) ProtoMessage() {}
 
 func (x *AlertPage) ProtoReflect() protoreflect.Message {
-	mi := &file_netguardian_v1_netguardian_proto_msgTypes[25]
+	mi := &file_netguardian_v1_netguardian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +1982,7 @@ func (x *AlertPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertPage.ProtoReflect.Descriptor instead.
 func (*AlertPage) Descriptor() ([]byte, []int) {
-	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{25}
+	return file_netguardian_v1_netguardian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AlertPage) GetAlerts() []*Alert {
@@ -1958,14 +2038,22 @@ const file_netguardian_v1_netguardian_proto_rawDesc = "" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\tR\n" +
 	"configJson\x128\n" +
-	"\aruntime\x18\x02 \x01(\v2\x1e.netguardian.v1.RuntimeOptionsR\aruntime\"\xc5\x01\n" +
+	"\aruntime\x18\x02 \x01(\v2\x1e.netguardian.v1.RuntimeOptionsR\aruntime\"\xfd\x01\n" +
 	"\vPluginStats\x12\x18\n" +
 	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12E\n" +
-	"\bcounters\x18\x03 \x03(\v2).netguardian.v1.PluginStats.CountersEntryR\bcounters\x1a;\n" +
+	"\bcounters\x18\x03 \x03(\v2).netguardian.v1.PluginStats.CountersEntryR\bcounters\x126\n" +
+	"\aprocess\x18\x04 \x01(\v2\x1c.netguardian.v1.ProcessStatsR\aprocess\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"1\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x98\x01\n" +
+	"\fProcessStats\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\x01 \x01(\x04R\n" +
+	"goroutines\x12&\n" +
+	"\x0fheap_live_bytes\x18\x02 \x01(\x04R\rheapLiveBytes\x12#\n" +
+	"\rruntime_bytes\x18\x03 \x01(\x04R\fruntimeBytes\x12\x1b\n" +
+	"\tgc_cycles\x18\x04 \x01(\x04R\bgcCycles\"1\n" +
 	"\x0eCaptureRequest\x12\x1f\n" +
 	"\vresume_from\x18\x01 \x01(\x04R\n" +
 	"resumeFrom\"\x85\x03\n" +
@@ -2108,7 +2196,7 @@ func file_netguardian_v1_netguardian_proto_rawDescGZIP() []byte {
 	return file_netguardian_v1_netguardian_proto_rawDescData
 }
 
-var file_netguardian_v1_netguardian_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_netguardian_v1_netguardian_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_netguardian_v1_netguardian_proto_goTypes = []any{
 	(*Empty)(nil),                // 0: netguardian.v1.Empty
 	(*Attribute)(nil),            // 1: netguardian.v1.Attribute
@@ -2116,71 +2204,73 @@ var file_netguardian_v1_netguardian_proto_goTypes = []any{
 	(*RuntimeOptions)(nil),       // 3: netguardian.v1.RuntimeOptions
 	(*ConfigureRequest)(nil),     // 4: netguardian.v1.ConfigureRequest
 	(*PluginStats)(nil),          // 5: netguardian.v1.PluginStats
-	(*CaptureRequest)(nil),       // 6: netguardian.v1.CaptureRequest
-	(*PacketBatch)(nil),          // 7: netguardian.v1.PacketBatch
-	(*CaptureCounters)(nil),      // 8: netguardian.v1.CaptureCounters
-	(*FeatureRow)(nil),           // 9: netguardian.v1.FeatureRow
-	(*FeatureBatch)(nil),         // 10: netguardian.v1.FeatureBatch
-	(*FeatureValue)(nil),         // 11: netguardian.v1.FeatureValue
-	(*Alert)(nil),                // 12: netguardian.v1.Alert
-	(*AlertBatch)(nil),           // 13: netguardian.v1.AlertBatch
-	(*RecordBatch)(nil),          // 14: netguardian.v1.RecordBatch
-	(*Ack)(nil),                  // 15: netguardian.v1.Ack
-	(*TimeRange)(nil),            // 16: netguardian.v1.TimeRange
-	(*FeatureQuery)(nil),         // 17: netguardian.v1.FeatureQuery
-	(*ProtocolQuery)(nil),        // 18: netguardian.v1.ProtocolQuery
-	(*ProtocolCount)(nil),        // 19: netguardian.v1.ProtocolCount
-	(*ProtocolDistribution)(nil), // 20: netguardian.v1.ProtocolDistribution
-	(*TopSourcesQuery)(nil),      // 21: netguardian.v1.TopSourcesQuery
-	(*SourceTotal)(nil),          // 22: netguardian.v1.SourceTotal
-	(*TopSources)(nil),           // 23: netguardian.v1.TopSources
-	(*AlertQuery)(nil),           // 24: netguardian.v1.AlertQuery
-	(*AlertPage)(nil),            // 25: netguardian.v1.AlertPage
-	nil,                          // 26: netguardian.v1.PluginStats.CountersEntry
+	(*ProcessStats)(nil),         // 6: netguardian.v1.ProcessStats
+	(*CaptureRequest)(nil),       // 7: netguardian.v1.CaptureRequest
+	(*PacketBatch)(nil),          // 8: netguardian.v1.PacketBatch
+	(*CaptureCounters)(nil),      // 9: netguardian.v1.CaptureCounters
+	(*FeatureRow)(nil),           // 10: netguardian.v1.FeatureRow
+	(*FeatureBatch)(nil),         // 11: netguardian.v1.FeatureBatch
+	(*FeatureValue)(nil),         // 12: netguardian.v1.FeatureValue
+	(*Alert)(nil),                // 13: netguardian.v1.Alert
+	(*AlertBatch)(nil),           // 14: netguardian.v1.AlertBatch
+	(*RecordBatch)(nil),          // 15: netguardian.v1.RecordBatch
+	(*Ack)(nil),                  // 16: netguardian.v1.Ack
+	(*TimeRange)(nil),            // 17: netguardian.v1.TimeRange
+	(*FeatureQuery)(nil),         // 18: netguardian.v1.FeatureQuery
+	(*ProtocolQuery)(nil),        // 19: netguardian.v1.ProtocolQuery
+	(*ProtocolCount)(nil),        // 20: netguardian.v1.ProtocolCount
+	(*ProtocolDistribution)(nil), // 21: netguardian.v1.ProtocolDistribution
+	(*TopSourcesQuery)(nil),      // 22: netguardian.v1.TopSourcesQuery
+	(*SourceTotal)(nil),          // 23: netguardian.v1.SourceTotal
+	(*TopSources)(nil),           // 24: netguardian.v1.TopSources
+	(*AlertQuery)(nil),           // 25: netguardian.v1.AlertQuery
+	(*AlertPage)(nil),            // 26: netguardian.v1.AlertPage
+	nil,                          // 27: netguardian.v1.PluginStats.CountersEntry
 }
 var file_netguardian_v1_netguardian_proto_depIdxs = []int32{
 	1,  // 0: netguardian.v1.PluginInfo.config_schema:type_name -> netguardian.v1.Attribute
 	3,  // 1: netguardian.v1.ConfigureRequest.runtime:type_name -> netguardian.v1.RuntimeOptions
-	26, // 2: netguardian.v1.PluginStats.counters:type_name -> netguardian.v1.PluginStats.CountersEntry
-	8,  // 3: netguardian.v1.PacketBatch.counters:type_name -> netguardian.v1.CaptureCounters
-	9,  // 4: netguardian.v1.FeatureBatch.rows:type_name -> netguardian.v1.FeatureRow
-	11, // 5: netguardian.v1.Alert.top_features:type_name -> netguardian.v1.FeatureValue
-	12, // 6: netguardian.v1.AlertBatch.alerts:type_name -> netguardian.v1.Alert
-	7,  // 7: netguardian.v1.RecordBatch.packets:type_name -> netguardian.v1.PacketBatch
-	10, // 8: netguardian.v1.RecordBatch.features:type_name -> netguardian.v1.FeatureBatch
-	13, // 9: netguardian.v1.RecordBatch.alerts:type_name -> netguardian.v1.AlertBatch
-	16, // 10: netguardian.v1.FeatureQuery.range:type_name -> netguardian.v1.TimeRange
-	16, // 11: netguardian.v1.ProtocolQuery.range:type_name -> netguardian.v1.TimeRange
-	19, // 12: netguardian.v1.ProtocolDistribution.protocols:type_name -> netguardian.v1.ProtocolCount
-	16, // 13: netguardian.v1.TopSourcesQuery.range:type_name -> netguardian.v1.TimeRange
-	22, // 14: netguardian.v1.TopSources.sources:type_name -> netguardian.v1.SourceTotal
-	16, // 15: netguardian.v1.AlertQuery.range:type_name -> netguardian.v1.TimeRange
-	12, // 16: netguardian.v1.AlertPage.alerts:type_name -> netguardian.v1.Alert
-	0,  // 17: netguardian.v1.PluginService.Describe:input_type -> netguardian.v1.Empty
-	4,  // 18: netguardian.v1.PluginService.Configure:input_type -> netguardian.v1.ConfigureRequest
-	0,  // 19: netguardian.v1.PluginService.Stats:input_type -> netguardian.v1.Empty
-	6,  // 20: netguardian.v1.CaptureService.Capture:input_type -> netguardian.v1.CaptureRequest
-	10, // 21: netguardian.v1.DetectorService.Detect:input_type -> netguardian.v1.FeatureBatch
-	14, // 22: netguardian.v1.SinkService.Write:input_type -> netguardian.v1.RecordBatch
-	17, // 23: netguardian.v1.StoreService.QueryFeatures:input_type -> netguardian.v1.FeatureQuery
-	18, // 24: netguardian.v1.StoreService.QueryProtocols:input_type -> netguardian.v1.ProtocolQuery
-	21, // 25: netguardian.v1.StoreService.QueryTopSources:input_type -> netguardian.v1.TopSourcesQuery
-	24, // 26: netguardian.v1.StoreService.QueryAlerts:input_type -> netguardian.v1.AlertQuery
-	2,  // 27: netguardian.v1.PluginService.Describe:output_type -> netguardian.v1.PluginInfo
-	0,  // 28: netguardian.v1.PluginService.Configure:output_type -> netguardian.v1.Empty
-	5,  // 29: netguardian.v1.PluginService.Stats:output_type -> netguardian.v1.PluginStats
-	7,  // 30: netguardian.v1.CaptureService.Capture:output_type -> netguardian.v1.PacketBatch
-	13, // 31: netguardian.v1.DetectorService.Detect:output_type -> netguardian.v1.AlertBatch
-	15, // 32: netguardian.v1.SinkService.Write:output_type -> netguardian.v1.Ack
-	10, // 33: netguardian.v1.StoreService.QueryFeatures:output_type -> netguardian.v1.FeatureBatch
-	20, // 34: netguardian.v1.StoreService.QueryProtocols:output_type -> netguardian.v1.ProtocolDistribution
-	23, // 35: netguardian.v1.StoreService.QueryTopSources:output_type -> netguardian.v1.TopSources
-	25, // 36: netguardian.v1.StoreService.QueryAlerts:output_type -> netguardian.v1.AlertPage
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	27, // 2: netguardian.v1.PluginStats.counters:type_name -> netguardian.v1.PluginStats.CountersEntry
+	6,  // 3: netguardian.v1.PluginStats.process:type_name -> netguardian.v1.ProcessStats
+	9,  // 4: netguardian.v1.PacketBatch.counters:type_name -> netguardian.v1.CaptureCounters
+	10, // 5: netguardian.v1.FeatureBatch.rows:type_name -> netguardian.v1.FeatureRow
+	12, // 6: netguardian.v1.Alert.top_features:type_name -> netguardian.v1.FeatureValue
+	13, // 7: netguardian.v1.AlertBatch.alerts:type_name -> netguardian.v1.Alert
+	8,  // 8: netguardian.v1.RecordBatch.packets:type_name -> netguardian.v1.PacketBatch
+	11, // 9: netguardian.v1.RecordBatch.features:type_name -> netguardian.v1.FeatureBatch
+	14, // 10: netguardian.v1.RecordBatch.alerts:type_name -> netguardian.v1.AlertBatch
+	17, // 11: netguardian.v1.FeatureQuery.range:type_name -> netguardian.v1.TimeRange
+	17, // 12: netguardian.v1.ProtocolQuery.range:type_name -> netguardian.v1.TimeRange
+	20, // 13: netguardian.v1.ProtocolDistribution.protocols:type_name -> netguardian.v1.ProtocolCount
+	17, // 14: netguardian.v1.TopSourcesQuery.range:type_name -> netguardian.v1.TimeRange
+	23, // 15: netguardian.v1.TopSources.sources:type_name -> netguardian.v1.SourceTotal
+	17, // 16: netguardian.v1.AlertQuery.range:type_name -> netguardian.v1.TimeRange
+	13, // 17: netguardian.v1.AlertPage.alerts:type_name -> netguardian.v1.Alert
+	0,  // 18: netguardian.v1.PluginService.Describe:input_type -> netguardian.v1.Empty
+	4,  // 19: netguardian.v1.PluginService.Configure:input_type -> netguardian.v1.ConfigureRequest
+	0,  // 20: netguardian.v1.PluginService.Stats:input_type -> netguardian.v1.Empty
+	7,  // 21: netguardian.v1.CaptureService.Capture:input_type -> netguardian.v1.CaptureRequest
+	11, // 22: netguardian.v1.DetectorService.Detect:input_type -> netguardian.v1.FeatureBatch
+	15, // 23: netguardian.v1.SinkService.Write:input_type -> netguardian.v1.RecordBatch
+	18, // 24: netguardian.v1.StoreService.QueryFeatures:input_type -> netguardian.v1.FeatureQuery
+	19, // 25: netguardian.v1.StoreService.QueryProtocols:input_type -> netguardian.v1.ProtocolQuery
+	22, // 26: netguardian.v1.StoreService.QueryTopSources:input_type -> netguardian.v1.TopSourcesQuery
+	25, // 27: netguardian.v1.StoreService.QueryAlerts:input_type -> netguardian.v1.AlertQuery
+	2,  // 28: netguardian.v1.PluginService.Describe:output_type -> netguardian.v1.PluginInfo
+	0,  // 29: netguardian.v1.PluginService.Configure:output_type -> netguardian.v1.Empty
+	5,  // 30: netguardian.v1.PluginService.Stats:output_type -> netguardian.v1.PluginStats
+	8,  // 31: netguardian.v1.CaptureService.Capture:output_type -> netguardian.v1.PacketBatch
+	14, // 32: netguardian.v1.DetectorService.Detect:output_type -> netguardian.v1.AlertBatch
+	16, // 33: netguardian.v1.SinkService.Write:output_type -> netguardian.v1.Ack
+	11, // 34: netguardian.v1.StoreService.QueryFeatures:output_type -> netguardian.v1.FeatureBatch
+	21, // 35: netguardian.v1.StoreService.QueryProtocols:output_type -> netguardian.v1.ProtocolDistribution
+	24, // 36: netguardian.v1.StoreService.QueryTopSources:output_type -> netguardian.v1.TopSources
+	26, // 37: netguardian.v1.StoreService.QueryAlerts:output_type -> netguardian.v1.AlertPage
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_netguardian_v1_netguardian_proto_init() }
@@ -2188,7 +2278,7 @@ func file_netguardian_v1_netguardian_proto_init() {
 	if File_netguardian_v1_netguardian_proto != nil {
 		return
 	}
-	file_netguardian_v1_netguardian_proto_msgTypes[14].OneofWrappers = []any{
+	file_netguardian_v1_netguardian_proto_msgTypes[15].OneofWrappers = []any{
 		(*RecordBatch_Packets)(nil),
 		(*RecordBatch_Features)(nil),
 		(*RecordBatch_Alerts)(nil),
@@ -2199,7 +2289,7 @@ func file_netguardian_v1_netguardian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_netguardian_v1_netguardian_proto_rawDesc), len(file_netguardian_v1_netguardian_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   5,
 		},
