@@ -140,6 +140,10 @@ func (o *options) check() error {
 // pluginNames are the plugins the soak runs, in the order of the plot.
 var pluginNames = []string{"capture-pcap", "detector-xgboost", "detector-portscan", "sink-postgres"}
 
+// blockNames are the config blocks (sensorConfig) of the plugins: /metrics
+// labels plugins by block.
+var blockNames = map[string]string{"capture-pcap": "replay", "detector-xgboost": "xgboost", "detector-portscan": "portscan", "sink-postgres": "postgres"}
+
 func pluginPaths(dir string) []string {
 	var out []string
 	for _, n := range pluginNames {

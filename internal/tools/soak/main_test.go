@@ -138,8 +138,10 @@ netguardian_alerts_total 5
 		t.Fatal(err)
 	}
 	want := sample{at: start.Add(90 * time.Second), minutes: 1.5, metrics: m, spoolMB: 12.5, pps: 99000, dropsPS: 4,
-		rssMB:  map[string]float64{"netguardian": 300.5, "sink-postgres": 30},
-		cpuPct: map[string]float64{"postgres": 20}, machinePct: 150, cpuPressure: 42.5}
+		rssMB:      map[string]float64{"netguardian": 300.5, "sink-postgres": 30},
+		goroutines: map[string]float64{"netguardian": 86, "detector-xgboost": 14},
+		heapLiveMB: map[string]float64{"detector-xgboost": 11.5},
+		cpuPct:     map[string]float64{"postgres": 20}, machinePct: 150, cpuPressure: 42.5}
 	if err := rec.write(want); err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +162,8 @@ netguardian_alerts_total 5
 		{"goroutines", g.metrics.goroutines(), 86}, {"heap MB", g.metrics.heapMB(), 100}, {"pps", g.pps, 99000},
 		{"spool", g.spoolMB, 12.5}, {"core RSS", g.rssMB["netguardian"], 300.5}, {"postgres CPU", g.cpuPct["postgres"], 20},
 		{"machine CPU", g.machinePct, 150}, {"CPU pressure", g.cpuPressure, 42.5},
+		{"core goroutines", g.goroutines["netguardian"], 86}, {"detector goroutines", g.goroutines["detector-xgboost"], 14},
+		{"detector heap", g.heapLiveMB["detector-xgboost"], 11.5},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v after the round trip, want %v", c.what, c.got, c.want)
@@ -167,5 +171,40 @@ netguardian_alerts_total 5
 	}
 	if _, ok := g.rssMB["capture-pcap"]; ok {
 		t.Error("a process without a sample must stay absent, not 0")
+	}
+	if _, ok := g.goroutines["capture-pcap"]; ok {
+		t.Error("a plugin that has not reported must stay absent, not 0")
+	}
+}
+
+// A plugin's goroutines growing fails the verdict like the core's would.
+func TestVerdictCountsPluginGoroutines(t *testing.T) {
+	run := func(leak float64) report {
+		var ss []sample
+		for i := 0; i <= 120; i++ { // 20 minutes of 10 s samples
+			m := float64(i) / 6
+			s := newSample(time.Unix(int64(i*10), 0), m)
+			s.metrics = metrics{"go_goroutines": {{value: 85}}, "netguardian_packets_total": {{value: float64(i) * 1e6}}}
+			for _, n := range processColumns {
+				s.rssMB[n] = 40
+			}
+			s.goroutines["netguardian"] = 85
+			s.goroutines["detector-xgboost"] = 14 + math.Floor(leak*m)
+			s.heapLiveMB["detector-xgboost"] = 12
+			ss = append(ss, s)
+		}
+		return analyze(ss, options{rate: 100000, duration: 20 * time.Minute, warmup: 5 * time.Minute, interval: 10 * time.Second}, time.Unix(0, 0))
+	}
+	ok, leaking := run(0), run(1)
+	if !ok.enough() || !ok.flat() || len(ok.goroutines) != 2 || len(ok.heapLive) != 1 {
+		t.Fatalf("steady plugin: flat %v, goroutine trends %+v, heap trends %d", ok.flat(), ok.goroutines, len(ok.heapLive))
+	}
+	if leaking.flat() || leaking.goroutines[1].name != "detector-xgboost" || leaking.goroutines[1].verdict() != "GROWING" {
+		t.Fatalf("a goroutine a minute in detector-xgboost: flat %v, %+v", leaking.flat(), leaking.goroutines)
+	}
+	var out strings.Builder
+	leaking.print(&out, "soak.csv")
+	if !strings.Contains(out.String(), "goroutines detector-xgboost") || !strings.Contains(out.String(), "verdict: NOT FLAT") {
+		t.Fatalf("report:\n%s", out.String())
 	}
 }

@@ -127,8 +127,9 @@ type report struct {
 	machineCPU     float64            // the same for the whole machine
 	cores          int
 	rss            []trend
-	goroutines     trend
-	heap           trend
+	goroutines     []trend // per process: the core, then each plugin once it reported
+	heap           trend   // the core's heap in use
+	heapLive       []trend // each plugin's live heap
 }
 
 func analyze(ss []sample, o options, start time.Time) report {
@@ -198,24 +199,41 @@ func analyze(ss []sample, o options, start time.Time) report {
 		t.limit = math.Max(rssFlatMB, rssFlatShare*t.mean)
 		r.rss = append(r.rss, t)
 	}
-	x, y := column(func(s sample) (float64, bool) { return s.metrics.goroutines(), true })
-	r.goroutines = newTrend("goroutines", x, y)
-	r.goroutines.limit = goroutinesFlat
-	x, y = column(func(s sample) (float64, bool) { return s.metrics.heapMB(), true })
+	for _, n := range processColumns {
+		x, y := column(func(s sample) (float64, bool) { v, ok := s.goroutines[n]; return v, ok })
+		if n != "netguardian" && len(y) == 0 {
+			continue // an older CSV, or a plugin that never reported
+		}
+		t := newTrend(n, x, y)
+		t.limit = goroutinesFlat
+		r.goroutines = append(r.goroutines, t)
+	}
+	for _, n := range pluginNames {
+		x, y := column(func(s sample) (float64, bool) { v, ok := s.heapLiveMB[n]; return v, ok })
+		if len(y) > 0 {
+			t := newTrend(n, x, y)
+			t.limit = math.Max(rssFlatMB, rssFlatShare*t.mean)
+			r.heapLive = append(r.heapLive, t)
+		}
+	}
+	x, y := column(func(s sample) (float64, bool) { return s.metrics.heapMB(), true })
 	r.heap = newTrend("core heap in use", x, y)
 	r.heap.limit = math.Max(rssFlatMB, rssFlatShare*r.heap.mean)
 	return r
 }
 
-// flat: no RSS series and not the goroutines grow after the warm-up.
+// flat: no process's RSS or goroutines grow after the warm-up.
 func (r report) flat() bool {
-	for _, t := range r.rss {
+	for _, t := range append(append([]trend{}, r.rss...), r.goroutines...) {
 		if !t.ok() {
 			return false
 		}
 	}
-	return r.goroutines.ok()
+	return true
 }
+
+// enough: there are samples to judge after the warm-up.
+func (r report) enough() bool { return len(r.goroutines) > 0 && r.goroutines[0].n >= 3 }
 
 func (r report) print(w io.Writer, csvPath string) {
 	fmt.Fprintf(w, "\nsoak of %s: %.1f of %v sampled, warm-up %v (samples: %s)\n",
@@ -256,12 +274,21 @@ func (r report) print(w io.Writer, csvPath string) {
 		t.name = "RSS " + t.name
 		row(t, "MB")
 	}
-	row(r.goroutines, "")
-	h := r.heap
-	fmt.Fprintf(w, "%-20s %8.1f %8.1f %8.1f %+11.2f ± %5.2f MB  (for reading the core's RSS; not part of the verdict)\n",
-		h.name, h.mean, h.min, h.max, h.per10min, h.stderr10)
+	for _, t := range r.goroutines {
+		t.name = "goroutines " + t.name
+		row(t, "")
+	}
+	// Heaps explain RSS (which follows them, with the runtime's lag in
+	// returning memory); they are not part of the verdict.
+	for _, h := range append([]trend{r.heap}, r.heapLive...) {
+		if h.name != r.heap.name {
+			h.name = "heap live " + h.name
+		}
+		fmt.Fprintf(w, "%-20s %8.1f %8.1f %8.1f %+11.2f ± %5.2f MB  (for reading RSS; not part of the verdict)\n",
+			h.name, h.mean, h.min, h.max, h.per10min, h.stderr10)
+	}
 	switch {
-	case r.goroutines.n < 3:
+	case !r.enough():
 		fmt.Fprintln(w, "verdict: NONE: fewer than 3 samples after the warm-up")
 	case r.flat():
 		fmt.Fprintln(w, "verdict: FLAT: no RSS or goroutine growth after the warm-up")
@@ -280,48 +307,30 @@ func plotSoak(path string, r report, ss []sample) error {
 			r.start.UTC().Format("2006-01-02"), r.target/1000, r.meanPPS/1000, r.minutes)
 	}
 	rss := panel(title, "RSS (MB)")
-	for i, n := range processColumns {
-		var xy plotter.XYs
-		for _, s := range ss {
-			if v, ok := s.rssMB[n]; ok {
-				xy = append(xy, plotter.XY{X: s.minutes, Y: v})
-			}
-		}
-		if len(xy) == 0 {
-			continue
-		}
-		l, err := plotter.NewLine(xy)
-		if err != nil {
-			return err
-		}
-		l.Color, l.Width = plotutil.Color(i), vg.Points(1.5)
-		rss.Add(l)
-		label := n
-		for _, t := range r.rss {
-			if t.name == n && t.n >= 3 {
-				label = fmt.Sprintf("%s (%+.1f MB/10 min)", n, t.per10min)
-			}
-		}
-		rss.Legend.Add(label, l)
-	}
-	// The core's heap in use, dashed: what of its RSS is live data plus
-	// garbage not yet collected.
-	hl, err := addSeries(rss, ss, func(s sample) float64 { return s.metrics.heapMB() }, plotutil.Color(0))
-	if err != nil {
+	if err := addProcessLines(rss, ss, func(s sample) map[string]float64 { return s.rssMB }, r.rss, "MB"); err != nil {
 		return err
 	}
-	hl.Width, hl.Dashes = vg.Points(0.8), []vg.Length{vg.Points(3), vg.Points(2)}
-	rss.Legend.Add("netguardian heap in use", hl)
 	rss.Legend.Top, rss.Legend.Left = true, true
 	rss.Y.Min = 0
 
-	gor := panel("", "core goroutines")
-	gl, err := addSeries(gor, ss, func(s sample) float64 { return s.metrics.goroutines() }, plotutil.Color(0))
+	// Heaps: the core's in use (live data plus garbage not yet collected),
+	// the plugins' live after their last GC: what RSS follows.
+	heap := panel("", "Go heap (MB)")
+	hl, err := addSeries(heap, ss, func(s sample) float64 { return s.metrics.heapMB() }, plotutil.Color(0))
 	if err != nil {
 		return err
 	}
-	if r.goroutines.n >= 3 {
-		gor.Legend.Add(fmt.Sprintf("after warm-up: %.0f..%.0f, %+.2f per 10 min", r.goroutines.min, r.goroutines.max, r.goroutines.per10min), gl)
+	heap.Legend.Add("netguardian in use", hl)
+	if err := addProcessLines(heap, ss, func(s sample) map[string]float64 { return s.heapLiveMB }, r.heapLive, "MB"); err != nil {
+		return err
+	}
+	heap.Legend.Top, heap.Legend.Left = true, true
+	heap.Y.Min = 0
+	heap.Y.Max *= 1.3
+
+	gor := panel("", "goroutines")
+	if err := addProcessLines(gor, ss, func(s sample) map[string]float64 { return s.goroutines }, r.goroutines, ""); err != nil {
+		return err
 	}
 	gor.Legend.Top, gor.Legend.Left = true, true
 	gor.Y.Min = 0
@@ -362,7 +371,7 @@ func plotSoak(path string, r report, ss []sample) error {
 	spool.Y.Max = math.Max(spool.Y.Max*1.3, 10)
 	spool.X.Label.Text = "minutes since start (dashed: end of warm-up)"
 
-	plots := [][]*plot.Plot{{rss}, {gor}, {pps}, {spool}}
+	plots := [][]*plot.Plot{{rss}, {heap}, {gor}, {pps}, {spool}}
 	for _, row := range plots {
 		p := row[0]
 		p.X.Min, p.X.Max = 0, math.Max(r.minutes, 1)
@@ -375,7 +384,7 @@ func plotSoak(path string, r report, ss []sample) error {
 			p.Add(w)
 		}
 	}
-	img := vgimg.New(vg.Points(900), vg.Points(1000))
+	img := vgimg.New(vg.Points(900), vg.Points(1250))
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6),
 		PadRight: vg.Points(12), PadY: vg.Points(10)}
@@ -403,6 +412,37 @@ func panel(title, ylabel string) *plot.Plot {
 	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
 	return p
+}
+
+// addProcessLines draws one line per process (processColumns order and
+// colours) of the values get picks from each sample, labelled with the
+// trend after the warm-up.
+func addProcessLines(p *plot.Plot, ss []sample, get func(sample) map[string]float64, trends []trend, unit string) error {
+	for i, n := range processColumns {
+		var xy plotter.XYs
+		for _, s := range ss {
+			if v, ok := get(s)[n]; ok {
+				xy = append(xy, plotter.XY{X: s.minutes, Y: v})
+			}
+		}
+		if len(xy) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width = plotutil.Color(i), vg.Points(1.5)
+		p.Add(l)
+		label := n
+		for _, t := range trends {
+			if t.name == n && t.n >= 3 {
+				label = strings.TrimSpace(fmt.Sprintf("%s (%+.1f %s/10 min)", n, t.per10min, unit))
+			}
+		}
+		p.Legend.Add(label, l)
+	}
+	return nil
 }
 
 func addSeries(p *plot.Plot, ss []sample, get func(sample) float64, c color.Color) (*plotter.Line, error) {

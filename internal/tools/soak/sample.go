@@ -21,8 +21,12 @@ type sample struct {
 	minutes float64 // since the sensor started
 	rssMB   map[string]float64
 	pids    map[string]int
-	cpuSec  map[string]float64 // CPU time used so far, by process (cpuColumns)
-	cpuPct  map[string]float64 // CPU use since the previous sample, % of one core
+	// goroutines by process (processColumns); the plugins' live heap
+	// (what their last GC found live), which RSS follows with a lag.
+	goroutines map[string]float64
+	heapLiveMB map[string]float64
+	cpuSec     map[string]float64 // CPU time used so far, by process (cpuColumns)
+	cpuPct     map[string]float64 // CPU use since the previous sample, % of one core
 	// The whole machine's busy CPU time so far and its use since the
 	// previous sample (% of one core): what is not the soak's is other work.
 	machineSec, machinePct float64
@@ -60,8 +64,16 @@ func (s *sampler) take(start time.Time) (sample, error) {
 	// Stamped after the scrape, which a starved machine can make slow, so
 	// that the CPU times read below match the stamp.
 	now := time.Now()
-	smp := sample{at: now, minutes: now.Sub(start).Minutes(), metrics: m,
-		rssMB: map[string]float64{}, pids: map[string]int{}, cpuSec: map[string]float64{}, cpuPct: map[string]float64{}}
+	smp := newSample(now, now.Sub(start).Minutes())
+	smp.metrics = m
+	smp.goroutines["netguardian"] = m.goroutines()
+	for _, n := range pluginNames {
+		want := map[string]string{"plugin": blockNames[n]}
+		if m.has("netguardian_plugin_goroutines", want) { // once the plugin has reported
+			smp.goroutines[n] = m.sum("netguardian_plugin_goroutines", want)
+			smp.heapLiveMB[n] = m.sum("netguardian_plugin_heap_live_bytes", want) / (1 << 20)
+		}
+	}
 	procs := map[string]int{"netguardian": s.core}
 	kids, err := childProcesses(s.core)
 	if err != nil {
@@ -95,6 +107,11 @@ func (s *sampler) take(start time.Time) (sample, error) {
 	}
 	smp.restarts = m.sum("netguardian_plugin_restarts_total", nil)
 	return smp, nil
+}
+
+func newSample(at time.Time, minutes float64) sample {
+	return sample{at: at, minutes: minutes, rssMB: map[string]float64{}, pids: map[string]int{}, cpuSec: map[string]float64{},
+		cpuPct: map[string]float64{}, goroutines: map[string]float64{}, heapLiveMB: map[string]float64{}}
 }
 
 func (s *sampler) scrape() (metrics, error) {
@@ -222,7 +239,18 @@ func parseLabels(s string) (map[string]string, string, error) {
 
 // sum adds the series of name whose labels include want.
 func (m metrics) sum(name string, want map[string]string) float64 {
-	var t float64
+	t, _ := m.find(name, want)
+	return t
+}
+
+// has tells whether a series of name has labels that include want.
+func (m metrics) has(name string, want map[string]string) bool {
+	_, n := m.find(name, want)
+	return n > 0
+}
+
+// find adds the series of name whose labels include want, and counts them.
+func (m metrics) find(name string, want map[string]string) (total float64, n int) {
 next:
 	for _, s := range m[name] {
 		for k, v := range want {
@@ -230,9 +258,10 @@ next:
 				continue next
 			}
 		}
-		t += s.value
+		total += s.value
+		n++
 	}
-	return t
+	return total, n
 }
 
 func (m metrics) packets() float64    { return m.sum("netguardian_packets_total", nil) }
@@ -424,6 +453,9 @@ func newRecorder(path string) (*recorder, error) {
 		head = append(head, "cpu_pct_"+n)
 	}
 	head = append(head, "cpu_pct_machine", "cpu_pressure_pct")
+	for _, n := range pluginNames {
+		head = append(head, "goroutines_"+n, "heap_live_mb_"+n)
+	}
 	if err := r.w.Write(head); err != nil {
 		return nil, err
 	}
@@ -455,6 +487,14 @@ func (r *recorder) write(s sample) error {
 		row = append(row, f(v, 0))
 	}
 	row = append(row, f(s.machinePct, 0), f(s.cpuPressure, 1))
+	for _, n := range pluginNames {
+		g, ok := s.goroutines[n]
+		if !ok {
+			row = append(row, "", "")
+			continue
+		}
+		row = append(row, f(g, 0), f(s.heapLiveMB[n], 1))
+	}
 	if err := r.w.Write(row); err != nil {
 		return err
 	}
@@ -515,9 +555,15 @@ func readCSV(path string) ([]sample, time.Time, error) {
 		if perr != nil {
 			return nil, time.Time{}, fmt.Errorf("%s line %d: time: %w", path, line, perr)
 		}
-		s := sample{at: at, minutes: must("minutes"), pps: must("packets_per_s"), dropsPS: must("drops_per_s"),
-			spoolMB: must("spool_mb"), restarts: must("plugin_restarts"), machinePct: must("cpu_pct_machine"),
-			rssMB: map[string]float64{}, pids: map[string]int{}, cpuSec: map[string]float64{}, cpuPct: map[string]float64{}}
+		s := newSample(at, must("minutes"))
+		s.pps, s.dropsPS, s.spoolMB, s.restarts, s.machinePct = must("packets_per_s"), must("drops_per_s"), must("spool_mb"), must("plugin_restarts"), must("cpu_pct_machine")
+		s.goroutines["netguardian"] = must("goroutines")
+		for _, p := range pluginNames { // absent from CSVs of older soaks
+			if v, ok, e := num("goroutines_" + p); e == nil && ok {
+				s.goroutines[p] = v
+				s.heapLiveMB[p] = must("heap_live_mb_" + p)
+			}
+		}
 		drops, sinkDrops := must("drops_total"), must("drops_sink_raw")
 		s.metrics = metrics{
 			"netguardian_packets_total": {{value: must("packets_total")}},
