@@ -2,6 +2,7 @@ package host
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,6 +153,53 @@ func TestWatchPollsPluginStats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A plugin's own log lines reach the sensor's log labelled once with its
+// block name.
+func TestPluginLogLinesNameThePluginOnce(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	p, err := Start(context.Background(), Spec{Name: "chatty", Kind: sdk.KindDetector, Path: testPluginPath, Env: []string{"NG_TEST_KIND=detector"}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.Configure(context.Background(), sdk.Config{JSON: []byte(`{"mode":"ok"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for deadline := time.Now().Add(5 * time.Second); line == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(l, "msg=configured") {
+				line = l
+			}
+		}
+	}
+	if line == "" {
+		t.Fatalf("the plugin's log line did not arrive:\n%s", buf.String())
+	}
+	if n := strings.Count(line, "plugin=chatty"); n != 1 || !strings.Contains(line, "mode=ok") {
+		t.Fatalf("plugin=chatty %d times in %q, want once", n, line)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the log forwarder's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestDetectorCrashIsRestartedAndBatchResent(t *testing.T) {

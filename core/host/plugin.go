@@ -58,7 +58,8 @@ var ErrStopped = errors.New("plugin stopped")
 // restart; callers get the current one through Conn.
 type Plugin struct {
 	spec    Spec
-	log     *slog.Logger
+	baseLog *slog.Logger // the sensor's, for the plugin's own lines
+	log     *slog.Logger // baseLog with plugin=<block name>
 	backoff Backoff
 
 	mu      sync.Mutex
@@ -82,7 +83,7 @@ func Start(ctx context.Context, spec Spec, log *slog.Logger) (*Plugin, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Plugin{spec: spec, log: log.With("plugin", spec.Name), backoff: DefaultBackoff}
+	p := &Plugin{spec: spec, baseLog: log, log: log.With("plugin", spec.Name), backoff: DefaultBackoff}
 	if err := p.launch(ctx); err != nil {
 		return nil, err
 	}
@@ -93,7 +94,8 @@ func (p *Plugin) launch(ctx context.Context) error {
 	if err := Verify(p.spec.Path, p.spec.SHA256); err != nil {
 		return fmt.Errorf("%s %q: %w", p.spec.Kind, p.spec.Name, err)
 	}
-	conn, err := sdk.Launch(ctx, sdk.LaunchOptions{Path: p.spec.Path, Name: p.spec.Name, Env: p.spec.Env, Logger: p.log})
+	// Launch labels the plugin's own log lines with plugin=Name itself.
+	conn, err := sdk.Launch(ctx, sdk.LaunchOptions{Path: p.spec.Path, Name: p.spec.Name, Env: p.spec.Env, Logger: p.baseLog})
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", p.spec.Kind, p.spec.Name, err)
 	}

@@ -90,7 +90,11 @@ func (p *testPlugin) Configure(_ context.Context, c sdk.Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cfg = config{Mode: "ok"}
-	return c.Decode(&p.cfg)
+	if err := c.Decode(&p.cfg); err != nil {
+		return err
+	}
+	sdk.Logger().Info("configured", "mode", p.cfg.Mode)
+	return nil
 }
 
 // Stats reports the calls so far, and unhealthy in mode "unhealthy".
