@@ -73,7 +73,7 @@ func analyzeCommand() *ffcli.Command {
 func analyzeConfig(path string, files []string, noDetect bool) (*config.Config, error) {
 	var cfg *config.Config
 	if path != "" {
-		c, err := loadConfig(path)
+		c, err := loadConfig(path, config.SummaryNothingToObserve) // the files are the capture
 		if err != nil {
 			return nil, err
 		}

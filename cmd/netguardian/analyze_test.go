@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netguardian/netguardian/core/config"
 	"github.com/netguardian/netguardian/core/host"
 	"github.com/netguardian/netguardian/internal/pcapgen"
 	"github.com/netguardian/netguardian/sdk"
@@ -130,9 +131,18 @@ func TestAnalyzeReportMatchesTshark(t *testing.T) {
 
 func TestAnalyzeWritesFeaturesCSV(t *testing.T) {
 	csvPath := filepath.Join(t.TempDir(), "f.csv")
-	_, stderr, code := run(t, "analyze", "-no-detectors", "-quiet", "-config", writeConfig(t, ""), "-features-csv", csvPath, abs(t, "examples/pcaps/sample.pcap"))
+	noCapture := writeConfig(t, "")
+	_, stderr, code := run(t, "analyze", "-no-detectors", "-quiet", "-config", noCapture, "-features-csv", csvPath, abs(t, "examples/pcaps/sample.pcap"))
 	if code != 0 {
 		t.Fatalf("analyze exit %d: %s", code, stderr)
+	}
+	// analyze brings its own capture: a config without one is not a
+	// sensor with nothing to observe, as it is for run and validate.
+	if strings.Contains(stderr, config.SummaryNothingToObserve) {
+		t.Errorf("analyze warns about its capture-less config:\n%s", stderr)
+	}
+	if _, stderr, _ := run(t, "validate", "-config", noCapture); !strings.Contains(stderr, config.SummaryNothingToObserve) {
+		t.Errorf("validate of a config without captures or sinks does not warn:\n%s", stderr)
 	}
 	b, err := os.ReadFile(csvPath)
 	if err != nil {

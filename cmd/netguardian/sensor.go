@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,11 +25,16 @@ const (
 	sdkVersion       = sdk.Version
 )
 
-// loadConfig reads and validates path, printing diagnostics to stderr.
-func loadConfig(path string) (*config.Config, error) {
+// loadConfig reads and validates path, printing diagnostics to stderr,
+// except the warnings whose summaries are in quiet.
+func loadConfig(path string, quiet ...string) (*config.Config, error) {
 	cfg, diags := config.Load(path)
 	if cfg != nil && !diags.HasErrors() {
-		diags = append(diags, config.Validate(cfg)...)
+		for _, d := range config.Validate(cfg) {
+			if d.Severity != hcl.DiagWarning || !slices.Contains(quiet, d.Summary) {
+				diags = append(diags, d)
+			}
+		}
 	}
 	if len(diags) > 0 {
 		printDiags(cfg, diags)

@@ -17,6 +17,11 @@ import (
 //     (a wildcard or unresolved host name counts as non-loopback);
 //   - warning: no capture and no sink block is enabled, so the sensor
 //     would serve an API with nothing behind it.
+// SummaryNothingToObserve is the summary of Validate's warning about a
+// config without captures or sinks; `netguardian analyze`, which brings
+// its own capture, leaves it out.
+const SummaryNothingToObserve = "Nothing to observe"
+
 func Validate(c *Config) hcl.Diagnostics {
 	if c == nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No configuration", Detail: "Validate was given no configuration."}}
@@ -34,7 +39,7 @@ func Validate(c *Config) hcl.Diagnostics {
 	if !anyEnabled(c.Captures) && !anyEnabled(c.Sinks) {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
-			Summary:  "Nothing to observe",
+			Summary:  SummaryNothingToObserve,
 			Detail:   "No capture or sink block is enabled: the API will serve an empty in-memory store. Add a capture block, or a sink that answers queries.",
 			Subject:  c.AttrRange("").Ptr(),
 		})
