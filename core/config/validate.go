@@ -17,6 +17,7 @@ import (
 //     (a wildcard or unresolved host name counts as non-loopback);
 //   - warning: no capture and no sink block is enabled, so the sensor
 //     would serve an API with nothing behind it.
+//
 // SummaryNothingToObserve is the summary of Validate's warning about a
 // config without captures or sinks; `netguardian analyze`, which brings
 // its own capture, leaves it out.
