@@ -9,6 +9,11 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
+// SummaryNothingToObserve is the summary of Validate's warning about a
+// config without captures or sinks; `netguardian analyze`, which brings
+// its own capture, leaves it out.
+const SummaryNothingToObserve = "Nothing to observe"
+
 // Validate runs the checks that involve more than one attribute and need
 // no plugin. Parse does not call it, so that `netguardian validate` and
 // `netguardian run` report it once each; both should. The checks:
@@ -17,12 +22,6 @@ import (
 //     (a wildcard or unresolved host name counts as non-loopback);
 //   - warning: no capture and no sink block is enabled, so the sensor
 //     would serve an API with nothing behind it.
-//
-// SummaryNothingToObserve is the summary of Validate's warning about a
-// config without captures or sinks; `netguardian analyze`, which brings
-// its own capture, leaves it out.
-const SummaryNothingToObserve = "Nothing to observe"
-
 func Validate(c *Config) hcl.Diagnostics {
 	if c == nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No configuration", Detail: "Validate was given no configuration."}}
