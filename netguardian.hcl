@@ -63,7 +63,7 @@ aggregation {
 }
 
 pipeline {
-  batch_size     = 1024    # packets per batch sent to the core
+  batch_size     = 8192    # packets per batch sent to the core
   flush_interval = "100ms" # longest wait before a partial batch is sent
   queue_depth    = 64      # batches buffered between stages
 

@@ -7,9 +7,10 @@ import (
 )
 
 // PacketWriter batches packets for the core. Capture plugins call Write for
-// every packet; the writer sends a batch when it is full or FlushInterval
-// after its first packet, whichever comes first, so a quiet link still
-// delivers promptly. Write blocks when the core applies back-pressure.
+// every packet; the writer sends a batch when it is full (BatchSize
+// packets, or MaxBatchFrameBytes of raw frames) or FlushInterval after its
+// first packet, whichever comes first, so a quiet link still delivers
+// promptly. Write blocks when the core applies back-pressure.
 type PacketWriter struct {
 	send     func(*PacketBatch) error
 	size     int
@@ -26,13 +27,17 @@ type PacketWriter struct {
 	err      error
 }
 
+// MaxBatchFrameBytes bounds the raw frames one batch carries: with frames
+// a packet is ~10× bigger, and the queues between stages count batches.
+const MaxBatchFrameBytes = 1 << 20
+
 // NewPacketWriter returns a writer that hands full batches to send. It is
 // used by Serve and by tests of capture plugins; send must not keep the
 // batch after it returns.
 func NewPacketWriter(rt Runtime, from uint64, send func(*PacketBatch) error) *PacketWriter {
 	size := rt.BatchSize
 	if size <= 0 {
-		size = 1024
+		size = 8192 // the core's default pipeline.batch_size
 	}
 	interval := rt.FlushInterval
 	if interval <= 0 {
@@ -96,7 +101,7 @@ func (w *PacketWriter) Write(p *Packet) error {
 	}
 	p.Frame = frame
 	w.next++
-	if b.Len() >= w.size {
+	if b.Len() >= w.size || len(w.arena) >= MaxBatchFrameBytes {
 		return w.flushLocked()
 	}
 	return nil

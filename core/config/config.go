@@ -30,9 +30,11 @@ const (
 	DefaultIdleTimeout        = 10 * time.Second
 	DefaultMaxSources         = 200000
 	DefaultDistinctExactLimit = 1024
-	DefaultBatchSize          = 1024
-	DefaultFlushInterval      = 100 * time.Millisecond
-	DefaultQueueDepth         = 64
+	// DefaultBatchSize: per-batch costs (gRPC messages, wake-ups, syscalls)
+	// made 1024-packet batches ~15 % slower end to end (docs/benchmarks.md).
+	DefaultBatchSize     = 8192
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultQueueDepth    = 64
 )
 
 // Config is a decoded netguardian.hcl.

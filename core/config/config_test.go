@@ -178,7 +178,7 @@ func TestDefaults(t *testing.T) {
 			Sensor:      SensorConfig{Name: host, PluginDir: "bin/plugins", LogLevel: slog.LevelInfo, LogFormat: "text", SpoolDir: "var/spool", SpoolMaxMiB: 1024},
 			API:         APIConfig{Listen: "127.0.0.1:5000", SnapshotInterval: 2 * time.Second, ActiveFor: 5 * time.Minute},
 			Aggregation: AggregationConfig{Lateness: 2 * time.Second, IdleTimeout: 10 * time.Second, MaxSources: 200000, DistinctExactLimit: 1024},
-			Pipeline:    PipelineConfig{BatchSize: 1024, FlushInterval: 100 * time.Millisecond, QueueDepth: 64, DropRawPackets: true},
+			Pipeline:    PipelineConfig{BatchSize: 8192, FlushInterval: 100 * time.Millisecond, QueueDepth: 64, DropRawPackets: true},
 		}
 		if !reflect.DeepEqual(c.Sensor, want.Sensor) || !reflect.DeepEqual(c.API, want.API) ||
 			!reflect.DeepEqual(c.Aggregation, want.Aggregation) || !reflect.DeepEqual(c.Pipeline, want.Pipeline) {

@@ -26,7 +26,7 @@
 //	  distinct_exact_limit = 1024
 //	}
 //	pipeline {
-//	  batch_size       = 1024
+//	  batch_size       = 8192
 //	  flush_interval   = "100ms"
 //	  queue_depth      = 64
 //	  drop_raw_packets = true
