@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +35,7 @@ func analyzeCommand() *ffcli.Command {
 	csvPath := fs.String("features-csv", "", "write every window's features to this CSV file")
 	noDetect := fs.Bool("no-detectors", false, "run without detectors (windows and features only)")
 	quiet := fs.Bool("quiet", false, "no progress bar and no logs below warnings")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the core to FILE, and of each plugin to FILE.<block name>")
 	return &ffcli.Command{
 		Name:       "analyze",
 		ShortUsage: "netguardian analyze [-config FILE] [-json] [-features-csv FILE] CAPTURE...",
@@ -54,6 +57,13 @@ func analyzeCommand() *ffcli.Command {
 			cfg, err := analyzeConfig(*path, files, *noDetect)
 			if err != nil {
 				return err
+			}
+			if *cpuProfile != "" {
+				stopProfile, err := profileCPU(cfg, *cpuProfile)
+				if err != nil {
+					return fmt.Errorf("analyze: -cpuprofile: %w", err)
+				}
+				defer stopProfile()
 			}
 			level := slog.LevelInfo
 			if *quiet || *asJSON {
@@ -108,6 +118,39 @@ func analyzeConfig(path string, files []string, noDetect bool) (*config.Config, 
 		cfg.Detectors = nil
 	}
 	return cfg, nil
+}
+
+// profileCPU starts profiling the core into path and has every plugin of
+// cfg profile itself into path.<block name> (NETGUARDIAN_PLUGIN_CPUPROFILE,
+// written when the plugin stops). The returned func stops the core's.
+func profileCPU(cfg *config.Config, path string) (func(), error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, blocks := range [][]config.PluginBlock{cfg.Captures, cfg.Detectors, cfg.Sinks} {
+		for i := range blocks {
+			b := &blocks[i]
+			env := maps.Clone(b.Env)
+			if env == nil {
+				env = config.Env{}
+			}
+			env["NETGUARDIAN_PLUGIN_CPUPROFILE"] = abs + "." + b.Name
+			b.Env = env
+		}
+	}
+	f, err := os.Create(abs)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 type analyzeOptions struct {
