@@ -330,3 +330,26 @@ detector "xgboost" {
 	}
 	t.Logf("port_scan alerts for 10.99.0.28: %v", by)
 }
+
+// -cpuprofile writes the core's profile and one per plugin, named after
+// its block (analyze's own capture block is "analyze").
+func TestAnalyzeCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	_, stderr, code := run(t, "analyze", "-no-detectors", "-quiet", "-cpuprofile", prof, "-config", writeConfig(t, ""), abs(t, "examples/pcaps/sample.pcap"))
+	if code != 0 {
+		t.Fatalf("analyze exit %d: %s", code, stderr)
+	}
+	for _, p := range []string{prof, prof + ".analyze"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b { // pprof profiles are gzipped protobuf
+			t.Errorf("%s: %d bytes, not a pprof profile", filepath.Base(p), len(b))
+		}
+	}
+	_, stderr, code = run(t, "analyze", "-cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof"), "-config", writeConfig(t, ""), abs(t, "examples/pcaps/sample.pcap"))
+	if code == 0 || !strings.Contains(stderr, "-cpuprofile") {
+		t.Errorf("unwritable profile: exit %d, stderr %q", code, stderr)
+	}
+}
