@@ -140,6 +140,8 @@ func TestConfigureErrors(t *testing.T) {
 			{map[string]any{"url": srv.URL(), "partition": "90500ms"}, `config "partition": 1m30.5s is not a whole number of seconds`},
 			{map[string]any{"url": srv.URL(), "retention": "-1h"}, `config "retention"`},
 			{map[string]any{"url": srv.URL(), "retention": "soon"}, `config "retention"`},
+			{map[string]any{"url": srv.URL(), "flush_interval": "-1s"}, `config "flush_interval": -1s is outside 0..1s`},
+			{map[string]any{"url": srv.URL(), "flush_interval": "2s"}, `config "flush_interval": 2s is outside 0..1s`},
 			{map[string]any{"url": 42}, `config "url"`},
 		} {
 			p, err := configureErr(t, tc.attrs)

@@ -101,8 +101,9 @@ detector "busy" {
 sink "pg" {
   plugin = %q
   config {
-    url         = env("NG_E2E_DATABASE_URL")
-    raw_packets = true
+    url            = env("NG_E2E_DATABASE_URL")
+    raw_packets    = true
+    flush_interval = "50ms" # batches wait to share transactions: nothing may be lost to it
   }
 }
 `, sensor, e2ePlugs, e2eDet, pluginPath)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -18,8 +19,11 @@ import (
 // what changes is that the transfer and encoding of the next batches
 // overlap the COPY of the current ones, and that under load several
 // batches share one transaction (one COPY, one commit) instead of paying
-// for their own. Nothing waits for a timer: an item waits only for a free
-// writer, so a quiet sensor's batch is written at once.
+// for their own. By default nothing waits for a timer: an item waits only
+// for a free writer, so a quiet sensor's batch is written at once. With
+// flush_interval, a writer holds a group under batch_rows rows until its
+// oldest item has waited that long, trading latency for fewer, larger
+// transactions.
 
 // itemKind says which table an item goes to.
 type itemKind uint8
@@ -52,8 +56,9 @@ type item struct {
 	key   [16]byte
 	first int64 // Unix nanoseconds
 
-	ctx  context.Context // the Write's: an item whose Write gave up is skipped
-	done chan error      // buffered: the writer never blocks on it
+	ctx    context.Context // the Write's: an item whose Write gave up is skipped
+	done   chan error      // buffered: the writer never blocks on it
+	queued time.Time       // when put queued it (flush_interval counts from it)
 }
 
 // groupQueue holds the items waiting for a writer, oldest first.
@@ -75,6 +80,10 @@ func (q *groupQueue) put(items []*item) {
 		}
 		return
 	}
+	now := time.Now()
+	for _, it := range items {
+		it.queued = now
+	}
 	q.items = append(q.items, items...)
 	q.mu.Unlock()
 	q.signal()
@@ -90,10 +99,33 @@ func (q *groupQueue) signal() {
 // take waits for items and returns the oldest one with every later item of
 // the same kind that fits in maxRows rows (the oldest is taken even when
 // it alone is larger). Items whose Write has given up are answered and
-// dropped. It returns nil when ctx ends.
-func (q *groupQueue) take(ctx context.Context, maxRows int) []*item {
+// dropped. While such a group has fewer than maxRows rows and its oldest
+// item has waited less than linger, take waits for more. It returns nil
+// when ctx ends.
+func (q *groupQueue) take(ctx context.Context, maxRows int, linger time.Duration) []*item {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		q.mu.Lock()
+		if wait := q.lingerLocked(maxRows, linger); wait > 0 {
+			q.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-q.wake: // more items: a fuller group, or batch_rows reached
+			case <-timer.C:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
 		var group []*item
 		rows := 0
 		keep := q.items[:0]
@@ -126,6 +158,24 @@ func (q *groupQueue) take(ctx context.Context, maxRows int) []*item {
 	}
 }
 
+// lingerLocked is how much longer the group take would form now should
+// wait for more items: 0 when linger is off, nothing waits, the group
+// reaches maxRows, or its oldest item has waited linger already.
+func (q *groupQueue) lingerLocked(maxRows int, linger time.Duration) time.Duration {
+	if linger <= 0 || len(q.items) == 0 {
+		return 0
+	}
+	first, rows := q.items[0], 0
+	for _, it := range q.items {
+		if it.kind == first.kind {
+			if rows += it.rows; rows >= maxRows {
+				return 0
+			}
+		}
+	}
+	return time.Until(first.queued.Add(linger))
+}
+
 // drain answers every waiting item, and any put later, with errClosed
 // (the writers have stopped).
 func (q *groupQueue) drain() {
@@ -154,7 +204,7 @@ var errClosed = errors.New("sink-postgres: configuration replaced while the batc
 // runWriter commits groups of items until ctx ends.
 func (st *state) runWriter(ctx context.Context) {
 	for {
-		group := st.q.take(ctx, st.cfg.BatchRows)
+		group := st.q.take(ctx, st.cfg.BatchRows, st.cfg.FlushEvery)
 		if group == nil {
 			return
 		}

@@ -27,6 +27,7 @@ type config struct {
 	Snaplen     int           `ng:"snaplen" help:"bytes of each frame kept in raw_packets.frame; 0 keeps no frame bytes (header fields only)"`
 	BatchRows   int           `ng:"batch_rows" help:"most rows written in one transaction; larger batches from the core are split, smaller ones waiting together are grouped"`
 	Connections int           `ng:"connections" help:"size of the connection pool: half of it (at least one) writes, the rest serves queries"`
+	FlushEvery  time.Duration `ng:"flush_interval" help:"longest a batch is held for later ones to share its transaction while fewer than batch_rows rows wait (at most 1s); 0 commits at once"`
 	Partition   time.Duration `ng:"partition" help:"time span of one partition of each table (tables are range-partitioned by time)"`
 	Retention   time.Duration `ng:"retention" help:"drop partitions whose data is older than this, measured from the newest data of the table; 0 keeps everything"`
 	ReadOnly    bool          `ng:"read_only" help:"only answer queries (a central view over sensors' data): no migrations, partitions, retention or writes; the role may be read-only"`
@@ -41,7 +42,9 @@ const (
 	maxSnaplen     = 262144
 	maxBatchRows   = 1_000_000
 	maxConnections = 100
-	minPartition   = time.Minute
+	// maxFlushEvery: every batch is committed within a second of arriving.
+	maxFlushEvery = time.Second
+	minPartition  = time.Minute
 )
 
 func (c *config) validate() error {
@@ -54,6 +57,8 @@ func (c *config) validate() error {
 		return fmt.Errorf(`config "batch_rows": %d is outside 1..%d`, c.BatchRows, maxBatchRows)
 	case c.Connections < 0 || c.Connections > maxConnections:
 		return fmt.Errorf(`config "connections": %d is outside 1..%d`, c.Connections, maxConnections)
+	case c.FlushEvery < 0 || c.FlushEvery > maxFlushEvery:
+		return fmt.Errorf(`config "flush_interval": %v is outside 0..%v`, c.FlushEvery, maxFlushEvery)
 	case c.Partition < minPartition:
 		return fmt.Errorf(`config "partition": %v is shorter than %v`, c.Partition, minPartition)
 	case c.Partition%time.Second != 0:
