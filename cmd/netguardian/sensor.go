@@ -211,19 +211,35 @@ func startBlock(ctx context.Context, b config.PluginBlock, pluginDir string, log
 
 // startPlugins starts every enabled plugin block and decodes its config
 // block against the schema the plugin describes. Problems are diagnostics
-// pointing at the block.
+// pointing at the block. The plugins start at once: each takes ~0.1 s
+// (checksum, process start, mutual TLS, Describe), which in sequence was a
+// tenth of analyzing a million packets.
 func startPlugins(ctx context.Context, cfg *config.Config, log *slog.Logger) (*plugins, hcl.Diagnostics) {
+	type started struct {
+		p     *host.Plugin
+		src   pluginSource
+		diags hcl.Diagnostics
+	}
+	blocks := cfg.Plugins()
+	results := make([]started, len(blocks))
+	var wg sync.WaitGroup
+	for i, b := range blocks {
+		wg.Go(func() {
+			r := &results[i]
+			r.p, r.src, r.diags = startBlock(ctx, b, cfg.Sensor.PluginDir, log)
+		})
+	}
+	wg.Wait()
 	ps := newPlugins()
 	var diags hcl.Diagnostics
-	for _, b := range cfg.Plugins() {
-		p, src, d := startBlock(ctx, b, cfg.Sensor.PluginDir, log)
-		diags = append(diags, d...)
-		if p == nil {
+	for i, r := range results { // in the config's order
+		diags = append(diags, r.diags...)
+		if r.p == nil {
 			continue
 		}
-		js, d := config.DecodePluginConfig(b, p.Info().Config)
+		js, d := config.DecodePluginConfig(blocks[i], r.p.Info().Config)
 		diags = append(diags, d...)
-		ps.add(p, js, src)
+		ps.add(r.p, js, r.src)
 	}
 	if diags.HasErrors() {
 		ps.stop()
@@ -239,9 +255,19 @@ func (ps *plugins) configureProcessors(ctx context.Context, cfg *config.Config) 
 	return ps.configureProcessorsOf(ctx, cfg, append(append([]*host.Plugin(nil), ps.detectors...), ps.sinks...))
 }
 
+// configureProcessorsOf configures the plugins at once (a model to load, a
+// database to migrate) and returns the first error in list order.
 func (ps *plugins) configureProcessorsOf(ctx context.Context, cfg *config.Config, list []*host.Plugin) error {
-	for _, p := range list {
-		if err := p.Configure(ctx, sdk.Config{JSON: ps.configs[p], Runtime: sdk.Runtime{Sensor: cfg.Sensor.Name}}); err != nil {
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, p := range list {
+		wg.Go(func() {
+			errs[i] = p.Configure(ctx, sdk.Config{JSON: ps.configs[p], Runtime: sdk.Runtime{Sensor: cfg.Sensor.Name}})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}

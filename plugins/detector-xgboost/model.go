@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/netguardian/netguardian/plugins/detector-xgboost/xgbmodel"
 	"github.com/netguardian/netguardian/sdk"
@@ -60,8 +61,12 @@ type model struct {
 	id     string
 }
 
-// loadEmbedded loads the model compiled into the binary.
-func loadEmbedded() (*model, error) {
+// loadEmbedded returns the model compiled into the binary, parsed once:
+// Describe needs it at start and Configure again, and parsing takes tens
+// of milliseconds of every start. A model is read-only once loaded.
+var loadEmbedded = sync.OnceValues(parseEmbedded)
+
+func parseEmbedded() (*model, error) {
 	mb, err := embedded.ReadFile(embeddedModelPath)
 	if err != nil {
 		return nil, err
