@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/google/gopacket"
@@ -49,9 +48,6 @@ type captureFile struct {
 	r      *pcapfile.Reader
 	size   int64
 	isGzip bool
-	// unmap releases the mapping of a file read in place (nil when it is
-	// read as a stream); reading it may fault if the file shrinks.
-	unmap func()
 }
 
 // consumed is the number of file bytes read so far.
@@ -62,13 +58,7 @@ func (c *captureFile) consumed() int64 {
 	return c.r.Offset()
 }
 
-func (c *captureFile) Close() error {
-	if c.unmap != nil {
-		c.unmap()
-		c.unmap = nil
-	}
-	return c.f.Close()
-}
+func (c *captureFile) Close() error { return c.f.Close() }
 
 // openCapture opens path, unzipping it when its first bytes are the gzip
 // magic, and reads the capture header.
@@ -87,17 +77,6 @@ func openCapture(path string) (*captureFile, error) {
 		return nil, fmt.Errorf("%s: is a directory", path)
 	}
 	c := &captureFile{path: path, label: path, f: f, count: &countingReader{r: f}, size: st.Size()}
-	if data, unmap, ok := mapFile(f, st); ok {
-		if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b { // not gzip: read in place
-			c.unmap = unmap
-			if c.r, err = pcapfile.NewReaderBytes(data); err != nil {
-				c.Close()
-				return nil, fmt.Errorf("%s: %w", c.label, err)
-			}
-			return c, nil
-		}
-		unmap()
-	}
 	br := bufio.NewReaderSize(c.count, 64<<10)
 	var src io.Reader = br
 	if m, _ := br.Peek(2); len(m) == 2 && m[0] == 0x1f && m[1] == 0x8b {
@@ -199,36 +178,12 @@ func (p *pcapCapture) replay(ctx context.Context, from uint64, w *sdk.PacketWrit
 }
 
 func (s *replayState) file(ctx context.Context, path string) error {
+	p := s.p
 	c, err := openCapture(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pluginName, err)
 	}
 	defer c.Close()
-	return c.guard(func() error { return s.records(ctx, c) })
-}
-
-// guard runs read, which reads c: for a mapped file, a fault on its pages
-// (the file was cut short while mapped) becomes an error for this file
-// instead of a crash of the plugin.
-func (c *captureFile) guard(read func() error) (err error) {
-	if c.unmap == nil {
-		return read()
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if _, fault := r.(interface{ Addr() uintptr }); !fault {
-				panic(r)
-			}
-			err = fmt.Errorf("%s: %s: the file shrank while it was being read (its mapped pages faulted)", pluginName, c.label)
-		}
-	}()
-	return read()
-}
-
-// records replays the records of c.
-func (s *replayState) records(ctx context.Context, c *captureFile) error {
-	p := s.p
 	var rec pcapfile.Record
 	snaplen := p.cfg.Snaplen
 	for n := 0; ; n++ {

@@ -87,17 +87,9 @@ type iface struct {
 	offsetNS int64  // if_tsoffset
 }
 
-// source is what a Reader reads from: a bufio.Reader over a stream, or
-// the whole file in memory (NewReaderBytes).
-type source interface {
-	Peek(n int) ([]byte, error)
-	Discard(n int) (int, error)
-	Read(p []byte) (int, error)
-}
-
 // Reader reads one capture.
 type Reader struct {
-	br     source
+	br     *bufio.Reader
 	format Format
 	off    int64  // bytes consumed
 	rec    uint64 // records returned
@@ -117,17 +109,7 @@ type Reader struct {
 // NewReader reads the file header (pcap) or the first section header
 // (pcapng) from r, which it buffers itself (BufferSize).
 func NewReader(r io.Reader) (*Reader, error) {
-	return newReader(bufio.NewReaderSize(r, BufferSize))
-}
-
-// NewReaderBytes reads a capture held whole in memory (a mapped file):
-// records are returned as slices of b, with no copy.
-func NewReaderBytes(b []byte) (*Reader, error) {
-	return newReader(&bytesSource{b: b})
-}
-
-func newReader(src source) (*Reader, error) {
-	rd := &Reader{br: src}
+	rd := &Reader{br: bufio.NewReaderSize(r, BufferSize)}
 	magic, err := rd.br.Peek(4)
 	if err != nil {
 		if err == io.EOF && len(magic) == 0 {
@@ -522,38 +504,4 @@ func (r *Reader) ngNext(rec *Record) error {
 			// custom blocks...: nothing we need.
 		}
 	}
-}
-
-// bytesSource reads a byte slice with bufio.Reader's Peek, Discard and Read
-// semantics (a short Peek returns what there is and io.EOF), without the
-// buffer-size limit.
-type bytesSource struct {
-	b   []byte
-	off int
-}
-
-func (s *bytesSource) Peek(n int) ([]byte, error) {
-	rest := s.b[s.off:]
-	if n > len(rest) {
-		return rest, io.EOF
-	}
-	return rest[:n:n], nil
-}
-
-func (s *bytesSource) Discard(n int) (int, error) {
-	if rest := len(s.b) - s.off; n > rest {
-		s.off = len(s.b)
-		return rest, io.EOF
-	}
-	s.off += n
-	return n, nil
-}
-
-func (s *bytesSource) Read(p []byte) (int, error) {
-	if s.off >= len(s.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, s.b[s.off:])
-	s.off += n
-	return n, nil
 }
