@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netguardian/netguardian/internal/syncbuf"
 )
 
 // These tests run `netguardian run` with its disk spool against the
@@ -94,29 +96,11 @@ const detectorBlock = `detector "busy" {
 }
 `
 
-// syncBuffer is a bytes.Buffer safe for the command's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningSensor is a `netguardian run` process.
 type runningSensor struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	api  string // http://127.0.0.1:PORT/
 	done chan error
 }
@@ -128,7 +112,7 @@ var apiAddrRe = regexp.MustCompile(`msg="sensor started".* api=(\S+)`)
 func startSensor(t *testing.T, config string, args ...string) *runningSensor {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "netguardian"), append([]string{"run", "-config", config}, args...)...)
-	s := &runningSensor{t: t, cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	s := &runningSensor{t: t, cmd: cmd, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

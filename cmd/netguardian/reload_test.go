@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/netguardian/netguardian/core/spool"
+	"github.com/netguardian/netguardian/internal/syncbuf"
 )
 
 // liveSensor is a `netguardian run` process started by a test, with its
@@ -28,7 +29,7 @@ import (
 type liveSensor struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	api  string // http://127.0.0.1:PORT
 	done chan error
 }
@@ -42,7 +43,7 @@ func startLiveSensor(t *testing.T, path string, env []string, args ...string) *l
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "netguardian"), append([]string{"run", "-config", path}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	s := &liveSensor{t: t, cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	s := &liveSensor{t: t, cmd: cmd, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -646,7 +647,7 @@ detector "portscan" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -2,7 +2,6 @@ package host
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/netguardian/netguardian/internal/syncbuf"
 	"github.com/netguardian/netguardian/sdk"
 )
 
@@ -158,7 +157,7 @@ func TestWatchPollsPluginStats(t *testing.T) {
 // A plugin's own log lines reach the sensor's log labelled once with its
 // block name.
 func TestPluginLogLinesNameThePluginOnce(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	p, err := Start(context.Background(), Spec{Name: "chatty", Kind: sdk.KindDetector, Path: testPluginPath, Env: []string{"NG_TEST_KIND=detector"}}, log)
 	if err != nil {
@@ -182,24 +181,6 @@ func TestPluginLogLinesNameThePluginOnce(t *testing.T) {
 	if n := strings.Count(line, "plugin=chatty"); n != 1 || !strings.Contains(line, "mode=ok") {
 		t.Fatalf("plugin=chatty %d times in %q, want once", n, line)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log forwarder's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestDetectorCrashIsRestartedAndBatchResent(t *testing.T) {
