@@ -9,11 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
+	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/netguardian/netguardian/sdk/proto/netguardian/v1"
@@ -55,6 +58,8 @@ type Conn struct {
 	sink    pb.SinkServiceClient
 	store   pb.StoreServiceClient
 	logs    *logForwarder
+
+	transport atomic.Value // string: how the plugin socket was authenticated, learnt by Describe
 }
 
 // Launch starts the plugin at opts.Path and completes the handshake. It
@@ -83,23 +88,26 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Conn, error) {
 	for _, k := range []string{string(KindCapture), string(KindDetector), string(KindSink), "store"} {
 		clientSet[k] = &grpcPlugin{role: k}
 	}
+	dialOpts := []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+		experimental.WithBufferPool(bufferPool)}
+	dialOpts = append(dialOpts, streamDialOptions...)
+	dialOpts = append(dialOpts, coreDialOptions(cmd)...)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: clientSet},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		AutoMTLS:         autoMTLS, // see peercred_linux.go
 		SkipHostEnv:      true,
 		StartTimeout:     timeout,
 		// go-plugin's own parser of plugin logs trusts their JSON; we read
 		// stderr ourselves so a plugin that lies cannot crash the core.
-		Logger:     hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
-		Stderr:     fwd,
-		SyncStderr: &logForwarder{log: fwd.log},
-		SyncStdout: &logForwarder{log: fwd.log},
-		GRPCDialOptions: append([]grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
-			experimental.WithBufferPool(bufferPool)}, streamDialOptions...),
+		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
+		Stderr:          fwd,
+		SyncStderr:      &logForwarder{log: fwd.log},
+		SyncStdout:      &logForwarder{log: fwd.log},
+		GRPCDialOptions: dialOpts,
 	})
 	rpc, err := client.Client()
 	if err != nil {
@@ -181,11 +189,31 @@ func CallError(err error) error {
 
 // Describe asks the plugin what it is.
 func (c *Conn) Describe(ctx context.Context) (Info, error) {
-	p, err := c.plugin.Describe(ctx, &pb.Empty{})
+	var peer grpcpeer.Peer
+	p, err := c.plugin.Describe(ctx, &pb.Empty{}, grpc.Peer(&peer))
 	if err != nil {
 		return Info{}, fmt.Errorf("describe: %w", CallError(err))
 	}
+	if peer.AuthInfo != nil {
+		c.transport.Store(peer.AuthInfo.AuthType())
+	}
 	return infoFromPB(p)
+}
+
+// Transport says how the plugin's socket was authenticated ("peercred":
+// the kernel's peer credentials; "tls": go-plugin's mutual TLS), once
+// Describe has been called.
+func (c *Conn) Transport() string {
+	s, _ := c.transport.Load().(string)
+	return s
+}
+
+// Addr returns the address of the plugin's socket.
+func (c *Conn) Addr() net.Addr {
+	if rc := c.client.ReattachConfig(); rc != nil {
+		return rc.Addr
+	}
+	return nil
 }
 
 // Configure sends the decoded config block and runtime settings.

@@ -123,6 +123,7 @@ func Serve(p Plugin) {
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes), experimental.BufferPool(bufferPool))
+			opts = append(opts, pluginServerOptions()...)
 			return plugin.DefaultGRPCServer(append(opts, streamServerOptions...))
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{Output: logOutput, JSONFormat: true, Level: hclog.Info}),

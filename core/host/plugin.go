@@ -123,7 +123,7 @@ func (p *Plugin) launch(ctx context.Context) error {
 	}
 	p.conn, p.info, p.state, p.stats = conn, info, StateRunning, nil
 	p.mu.Unlock()
-	p.log.Info("plugin started", "path", p.spec.Path, "pid", conn.PID(), "version", info.Version, "protocol", conn.ProtocolVersion())
+	p.log.Info("plugin started", "path", p.spec.Path, "pid", conn.PID(), "version", info.Version, "protocol", conn.ProtocolVersion(), "transport", conn.Transport())
 	return nil
 }
 
