@@ -126,6 +126,12 @@ func cases() []tc {
 			want:  v4("10.0.0.53", "10.0.0.1", 53, 40001, 6, sdk.TCPAck, 0, 14+20+20+16)},
 		{name: "udp 53 short payload is not dns", link: LinkTypeEthernet, frame: cat(eth(0x0800), ipv4(17, "10.0.0.1", "10.0.0.2", 8+4, 0), udp(1000, 53, []byte{1, 2, 3, 4})),
 			want: v4("10.0.0.1", "10.0.0.2", 1000, 53, 17, 0, 0, 14+20+12)},
+		{name: "ipv4 options (record route) then udp", link: LinkTypeEthernet, frame: func() []byte {
+			h := ipv4(17, "10.0.0.3", "10.0.0.4", 8+8, 0)
+			h[0] = 0x47 // IHL 7: 8 bytes of options
+			binary.BigEndian.PutUint16(h[2:], 28+8+8)
+			return cat(eth(0x0800), h, []byte{7, 7, 4, 0, 0, 0, 0, 0}, udp(6000, 6001, make([]byte, 8)))
+		}(), want: v4("10.0.0.3", "10.0.0.4", 6000, 6001, 17, 0, 0, 58)},
 		{name: "icmp echo", link: LinkTypeEthernet, frame: cat(eth(0x0800), ipv4(1, "10.0.0.1", "10.0.0.2", 8, 0), icmpEcho),
 			want: v4("10.0.0.1", "10.0.0.2", 8, 0, 1, 0, 0, 42)},
 		{name: "ipv4 first fragment has ports", link: LinkTypeEthernet, frame: cat(eth(0x0800), ipv4(17, "10.0.0.1", "10.0.0.2", 16, 0x2000), udp(7, 9, make([]byte, 8))),
@@ -327,4 +333,62 @@ func BenchmarkDecode(b *testing.B) {
 		_ = d.Decode(frames[i%len(frames)], ci, &p)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}
+
+// The Ethernet/IPv4 fast path must give exactly what the general decoder
+// gives for every frame it accepts (and the general decoder must not call
+// such a frame an error).
+func FuzzFastPathMatchesLayers(f *testing.F) {
+	for _, c := range cases() {
+		if c.link == LinkTypeEthernet {
+			f.Add(c.frame)
+		}
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		checkFastPath(t, frame)
+	})
+}
+
+func checkFastPath(t *testing.T, frame []byte) bool {
+	t.Helper()
+	base := sdk.Packet{Timestamp: ts.UnixNano(), Length: uint32(len(frame)), Frame: frame}
+	fast := base
+	if !decodeEthIPv4(frame, &fast) {
+		return false
+	}
+	slow := base
+	if err := NewDecoder(LinkTypeEthernet).decodeLayers(frame, &slow); err != nil {
+		t.Fatalf("fast path took a frame the general decoder rejects (%v): % x", err, frame)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("frame % x\nfast path: %+v\ngeneral:   %+v", frame, fast, slow)
+	}
+	return true
+}
+
+// The fast path takes the common frames (so the fuzz target above tests
+// something) and leaves the rest to the general decoder; on every
+// truncation of every test frame both agree.
+func TestFastPathCoversCommonFrames(t *testing.T) {
+	took := map[string]bool{}
+	for _, c := range cases() {
+		if c.link != LinkTypeEthernet {
+			continue
+		}
+		for n := 0; n <= len(c.frame); n++ {
+			if checkFastPath(t, c.frame[:n]) && n == len(c.frame) {
+				took[c.name] = true
+			}
+		}
+	}
+	for _, name := range []string{"eth ipv4 tcp syn", "ethernet padding ignored", "dns over tcp query", "icmp echo", "ipv4 later fragment", "udp 53 short payload is not dns"} {
+		if !took[name] {
+			t.Errorf("fast path did not take %q (took %v)", name, took)
+		}
+	}
+	for _, name := range []string{"vlan", "ipv6 udp dns", "ipv4 options (record route) then udp", "arp is non-ip", "ipv4 ihl beyond total length"} {
+		if took[name] {
+			t.Errorf("fast path took %q, which needs the general decoder", name)
+		}
+	}
 }
