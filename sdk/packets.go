@@ -107,8 +107,8 @@ func addrAt(col []byte, i int) netip.Addr {
 // Append adds p as the batch's last row. The frame is referenced, not copied.
 func (b *PacketBatch) Append(p *Packet) {
 	b.Timestamps = append(b.Timestamps, p.Timestamp)
-	b.SrcAddrs = append(b.SrcAddrs, p.Src[:]...)
-	b.DstAddrs = append(b.DstAddrs, p.Dst[:]...)
+	b.SrcAddrs = append16(b.SrcAddrs, &p.Src)
+	b.DstAddrs = append16(b.DstAddrs, &p.Dst)
 	b.SrcPorts = append(b.SrcPorts, uint32(p.SrcPort))
 	b.DstPorts = append(b.DstPorts, uint32(p.DstPort))
 	b.Protocols = append(b.Protocols, p.Protocol)
@@ -118,6 +118,18 @@ func (b *PacketBatch) Append(p *Packet) {
 	if p.Frame != nil {
 		b.Frames = append(b.Frames, p.Frame)
 	}
+}
+
+// append16 appends a 16-byte address as one word copy; append's
+// variadic form calls memmove for every address.
+func append16(col []byte, a *[16]byte) []byte {
+	n := len(col)
+	if cap(col)-n < 16 {
+		return append(col, a[:]...)
+	}
+	col = col[:n+16]
+	*(*[16]byte)(col[n:]) = *a
+	return col
 }
 
 // Packet copies row i into p (frame included when present).

@@ -79,7 +79,12 @@ func (w *PacketWriter) SetCounters(c CaptureCounters) {
 // as Write returns.
 func (w *PacketWriter) Write(p *Packet) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	err := w.writeLocked(p)
+	w.mu.Unlock()
+	return err
+}
+
+func (w *PacketWriter) writeLocked(p *Packet) error {
 	if w.err != nil {
 		return w.err
 	}
