@@ -52,6 +52,10 @@ type event struct {
 // cache misses over more of its packets.
 const maxEvents = 1 << 16
 
+// maxEventsPerPacket: a packet queues at most an outbound, an inbound and a
+// handshake event before the queue's length is checked.
+const maxEventsPerPacket = 3
+
 type events struct {
 	max      int // flush threshold: maxEvents (tests lower it)
 	q        []event
@@ -96,6 +100,11 @@ func (a *Aggregator) flush() {
 		return
 	}
 	e.q, e.applying = e.applying[:0], q
+	if c := e.max + maxEventsPerPacket; cap(e.q) < c && len(q) >= e.max {
+		// Full size at once: growing by appends would copy the queue and
+		// touch twice its memory (fresh pages are dear on virtual machines).
+		e.q = make([]event, 0, c)
+	}
 	n := len(a.addrs)
 	if len(q) < asyncEvents {
 		a.applyEvents(q, n)
