@@ -169,10 +169,14 @@ func (ps *plugins) stopPlugin(p *host.Plugin) {
 	p.Stop()
 }
 
+// stop ends every plugin at once: the pipeline has drained, and each
+// process takes a few milliseconds to wind down.
 func (ps *plugins) stop() {
+	var wg sync.WaitGroup
 	for _, p := range ps.all() {
-		ps.stopPlugin(p)
+		wg.Go(func() { ps.stopPlugin(p) })
 	}
+	wg.Wait()
 }
 
 // pluginEnv is what every plugin process gets as its environment: not the
