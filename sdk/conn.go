@@ -238,23 +238,28 @@ type PacketStream struct {
 
 // Capture starts the plugin's capture from input index from.
 func (c *Conn) Capture(ctx context.Context, from uint64) (*PacketStream, error) {
-	s, err := c.capture.Capture(ctx, &pb.CaptureRequest{ResumeFrom: from})
+	s, err := c.capture.Capture(ctx, &pb.CaptureRequest{ResumeFrom: from}, grpc.ForceCodecV2(capturePacketCodec))
 	if err != nil {
 		return nil, CallError(err)
 	}
 	return &PacketStream{s: s}, nil
 }
 
-// Recv returns the next batch; io.EOF when the input ended.
+// Recv returns the next batch; io.EOF when the input ended. The batch
+// comes from a pool: call its Recycle once nothing refers to it.
 func (p *PacketStream) Recv() (*PacketBatch, error) {
-	m, err := p.s.Recv()
+	b, err := recvPacketBatch(p.s.RecvMsg)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, io.EOF
 		}
 		return nil, CallError(err)
 	}
-	return packetsFromPB(m)
+	if err := b.Validate(); err != nil {
+		b.Recycle()
+		return nil, err
+	}
+	return b, nil
 }
 
 // Detect sends one feature batch and returns the detector's alerts.

@@ -79,6 +79,8 @@ type PacketBatch struct {
 	Frames [][]byte
 	// Counters are the capture's cumulative counters when the batch was sent.
 	Counters CaptureCounters
+
+	cols *batchColumns // pooled storage of a received batch (see Recycle)
 }
 
 // CaptureCounters are a capture plugin's cumulative counters.

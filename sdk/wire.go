@@ -92,6 +92,12 @@ func packetsToPB(b *PacketBatch) *pb.PacketBatch {
 
 // packetsFromPB shares the message's columns and validates their lengths.
 func packetsFromPB(p *pb.PacketBatch) (*PacketBatch, error) {
+	b := packetsFromPBShared(p)
+	return b, b.Validate()
+}
+
+// packetsFromPBShared shares the message's columns, unchecked.
+func packetsFromPBShared(p *pb.PacketBatch) *PacketBatch {
 	b := &PacketBatch{
 		FirstIndex: p.FirstIndex, Timestamps: p.TimestampNs, SrcAddrs: p.SrcAddrs, DstAddrs: p.DstAddrs,
 		SrcPorts: p.SrcPorts, DstPorts: p.DstPorts, Protocols: p.Protocols, Lengths: p.Lengths,
@@ -101,7 +107,7 @@ func packetsFromPB(p *pb.PacketBatch) (*PacketBatch, error) {
 		b.Counters = CaptureCounters{Packets: c.Packets, BytesRead: c.BytesRead, BytesTotal: c.BytesTotal,
 			KernelDrops: c.KernelDrops, DecodeErrors: c.DecodeErrors, NonIP: c.NonIp}
 	}
-	return b, b.Validate()
+	return b
 }
 
 func addrBytes(a netip.Addr) []byte {

@@ -210,8 +210,9 @@ func genBenchCapture(b *testing.B) string {
 }
 
 // BenchmarkCaptureToCore: pcap → capture-pcap plugin process → core, in
-// batches of 1024 columnar summaries over go-plugin (mTLS); no windows. The
-// plugin is started once: this is the steady-state rate of the path.
+// batches of the default size over go-plugin; no windows. Batches are
+// recycled as the pipeline does. The plugin is started once: this is the
+// steady-state rate of the path.
 func BenchmarkCaptureToCore(b *testing.B) {
 	file := genBenchCapture(b)
 	ctx := context.Background()
@@ -225,14 +226,14 @@ func BenchmarkCaptureToCore(b *testing.B) {
 	}
 	defer p.Stop()
 	js, _ := json.Marshal(map[string]any{"files": []string{file}})
-	if err := p.Configure(ctx, sdk.Config{JSON: js, Runtime: sdk.Runtime{BatchSize: 1024, FlushInterval: 100 * time.Millisecond}}); err != nil {
+	if err := p.Configure(ctx, sdk.Config{JSON: js, Runtime: sdk.Runtime{BatchSize: config.DefaultBatchSize, FlushInterval: 100 * time.Millisecond}}); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	var total uint64
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if err := p.RunCapture(ctx, func(pb *sdk.PacketBatch) error { total += uint64(pb.Len()); return nil }, nil); err != nil {
+		if err := p.RunCapture(ctx, func(pb *sdk.PacketBatch) error { total += uint64(pb.Len()); pb.Recycle(); return nil }, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

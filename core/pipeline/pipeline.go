@@ -78,7 +78,7 @@ type Pipeline struct {
 	// this, never the aggregator, which only its goroutine may touch.
 	aggStats atomic.Pointer[window.Stats]
 
-	packets chan *sdk.PacketBatch
+	packets chan queuedBatch
 	// stages are the captures, detectors and sinks; a reload replaces
 	// the set (see acquire).
 	stages atomic.Pointer[stageSet]
@@ -179,7 +179,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, packets: make(chan *sdk.PacketBatch, cfg.QueueDepth),
+	p := &Pipeline{cfg: cfg, log: cfg.Log, packets: make(chan queuedBatch, cfg.QueueDepth),
 		spools: map[string]*spool.Spool{}, started: make(chan struct{})}
 	set := &stageSet{captures: slices.Clone(cfg.Captures)}
 	for _, d := range cfg.Detectors {
@@ -385,19 +385,28 @@ func filterCanceled(errs []error) []error {
 // when they cannot keep up and that is allowed).
 func (p *Pipeline) takePackets(ctx context.Context, c *host.Plugin, b *sdk.PacketBatch) error {
 	p.stats.captureCounters.Store(c.Name(), b.Counters)
-	if err := p.packetsToSinks(ctx, b); err != nil {
+	held, err := p.packetsToSinks(ctx, b)
+	if err != nil {
 		return err
 	}
 	select {
-	case p.packets <- b:
+	case p.packets <- queuedBatch{b: b, recycle: !held}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// packetsToSinks hands raw packets to the sinks that store them.
-func (p *Pipeline) packetsToSinks(ctx context.Context, b *sdk.PacketBatch) error {
+// queuedBatch is a packet batch on its way to the aggregator; recycle says
+// that nothing else holds it, so its columns can be reused once added.
+type queuedBatch struct {
+	b       *sdk.PacketBatch
+	recycle bool
+}
+
+// packetsToSinks hands raw packets to the sinks that store them. held
+// reports that a sink kept the batch itself (a spool copies it).
+func (p *Pipeline) packetsToSinks(ctx context.Context, b *sdk.PacketBatch) (held bool, err error) {
 	set := p.acquire()
 	defer set.release()
 	for _, s := range set.sinks {
@@ -411,13 +420,14 @@ func (p *Pipeline) packetsToSinks(ctx context.Context, b *sdk.PacketBatch) error
 				s.dropped.Add(1)
 				s.droppedP.Add(uint64(b.Len()))
 			case err != nil:
-				return err
+				return held, err
 			}
 			continue
 		}
 		if !p.cfg.DropRawPackets {
+			held = true
 			if err := s.writePackets(ctx, rec, true); err != nil {
-				return err
+				return held, err
 			}
 			continue
 		}
@@ -426,11 +436,12 @@ func (p *Pipeline) packetsToSinks(ctx context.Context, b *sdk.PacketBatch) error
 			s.droppedP.Add(uint64(b.Len()))
 			continue
 		}
+		held = true
 		if err := s.write(ctx, rec); err != nil {
-			return err
+			return held, err
 		}
 	}
-	return nil
+	return held, nil
 }
 
 // writePackets is write for raw packets on the capture's context ctx. A
@@ -457,7 +468,8 @@ func (p *Pipeline) runAggregator() error {
 	tick := t.C
 	for {
 		select {
-		case b, ok := <-p.packets:
+		case q, ok := <-p.packets:
+			b := q.b
 			if !ok {
 				err := p.agg.Close()
 				p.publishAggStats()
@@ -475,6 +487,9 @@ func (p *Pipeline) runAggregator() error {
 			}
 			err := p.agg.Add(b)
 			p.publishAggStats()
+			if q.recycle {
+				b.Recycle()
+			}
 			if err != nil {
 				return err
 			}

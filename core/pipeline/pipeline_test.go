@@ -124,7 +124,7 @@ func feed(p *Pipeline, from, to int64, sources, perSecond int, stall time.Durati
 	for sec := from; sec < to; sec++ {
 		b := traffic(sec, sources, perSecond)
 		select {
-		case p.packets <- b:
+		case p.packets <- queuedBatch{b: b}:
 			packets += b.Len()
 		case <-time.After(stall):
 			return packets, true
@@ -424,11 +424,11 @@ func feedSplit(p *Pipeline, from, to int64, sources, perSecond, size int, stall 
 			part := &sdk.PacketBatch{Timestamps: b.Timestamps[lo:hi], SrcAddrs: b.SrcAddrs[16*lo : 16*hi], DstAddrs: b.DstAddrs[16*lo : 16*hi],
 				SrcPorts: b.SrcPorts[lo:hi], DstPorts: b.DstPorts[lo:hi], Protocols: b.Protocols[lo:hi], Lengths: b.Lengths[lo:hi],
 				TCPFlags: b.TCPFlags[lo:hi], Flags: b.Flags[lo:hi]}
-			if err := p.packetsToSinks(ctx, part); err != nil {
+			if _, err := p.packetsToSinks(ctx, part); err != nil {
 				panic(err) // dropping raw packets never waits nor fails
 			}
 			select {
-			case p.packets <- part:
+			case p.packets <- queuedBatch{b: part}:
 				packets += part.Len()
 			case <-time.After(stall):
 				return packets, true
