@@ -71,28 +71,43 @@ type state struct {
 
 // detector is the plugin.
 type detector struct {
-	st atomic.Pointer[state]
-	mu sync.Mutex // serializes Configure
+	st     atomic.Pointer[state]
+	loaded chan struct{} // closed once st holds the embedded model
+	mu     sync.Mutex    // serializes Configure
 
 	scored, skipped, alerts, batches atomic.Uint64
 }
 
-func newDetector() (*detector, error) {
-	m, err := loadEmbedded()
-	if err != nil {
-		return nil, fmt.Errorf("embedded model: %w", err)
-	}
-	st, err := newState(defaultConfig(), m)
-	if err != nil {
-		return nil, fmt.Errorf("embedded model: %w", err)
-	}
-	d := &detector{}
-	d.st.Store(st)
-	return d, nil
+// newDetector returns a detector that parses its embedded model in the
+// background: parsing takes ~45 ms, during which the plugin handshake with
+// the core goes on. Every call waits for it (state); fail is called, once,
+// if the embedded model is unusable (a build defect).
+func newDetector(fail func(error)) *detector {
+	d := &detector{loaded: make(chan struct{})}
+	go func() {
+		defer close(d.loaded)
+		m, err := loadEmbedded()
+		var st *state
+		if err == nil {
+			st, err = newState(defaultConfig(), m)
+		}
+		if err != nil {
+			fail(fmt.Errorf("embedded model: %w", err))
+			return
+		}
+		d.st.Store(st)
+	}()
+	return d
+}
+
+// state returns the current configuration, once the embedded model is in.
+func (d *detector) state() *state {
+	<-d.loaded
+	return d.st.Load()
 }
 
 func (d *detector) Describe() sdk.Info {
-	st := d.st.Load()
+	st := d.state()
 	return sdk.Info{
 		Name:     "detector-xgboost",
 		Version:  version,
@@ -116,6 +131,7 @@ func (st *state) labels() []string {
 }
 
 func (d *detector) Configure(_ context.Context, c sdk.Config) error {
+	<-d.loaded // or the embedded state would replace this one
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg := defaultConfig()
@@ -262,7 +278,7 @@ func appendFloat(buf []byte, v float64) []byte {
 }
 
 func (d *detector) Detect(_ context.Context, b *sdk.FeatureBatch) ([]sdk.Alert, error) {
-	st := d.st.Load()
+	st := d.state()
 	d.batches.Add(1)
 	if !slices.Contains(st.windows, b.Window) || len(b.Rows) == 0 {
 		return nil, nil
@@ -456,7 +472,7 @@ func topFeatures(names []string, row, contrib []float64, k int) []sdk.FeatureVal
 
 // Stats reports counters to the core's /api/health.
 func (d *detector) Stats() sdk.Stats {
-	st := d.st.Load()
+	st := d.state()
 	return sdk.Stats{
 		Healthy: true,
 		Message: fmt.Sprintf("model %s (%s), %d classes", st.model.source, st.model.id, len(st.model.classes)),

@@ -16,10 +16,8 @@ import (
 )
 
 func main() {
-	d, err := newDetector()
-	if err != nil {
+	sdk.Serve(newDetector(func(err error) {
 		fmt.Fprintln(os.Stderr, "detector-xgboost:", err)
 		os.Exit(1)
-	}
-	sdk.Serve(d)
+	}))
 }

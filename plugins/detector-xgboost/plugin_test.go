@@ -558,10 +558,7 @@ func TestDetectInPartsEqualsRowByRow(t *testing.T) {
 		sel = append(sel, g)
 	}
 	batch := batchOf(names, sel, 30*time.Second)
-	d, err := newDetector()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDetector(func(err error) { t.Error(err) })
 	ctx := context.Background()
 	var want []sdk.Alert
 	for i := range batch.Rows {
@@ -780,10 +777,7 @@ func BenchmarkDetectThroughPlugin(b *testing.B) {
 func BenchmarkDetectInProcess(b *testing.B) {
 	for _, bb := range benchBatches(b) {
 		b.Run(bb.name, func(b *testing.B) {
-			d, err := newDetector()
-			if err != nil {
-				b.Fatal(err)
-			}
+			d := newDetector(func(err error) { b.Error(err) })
 			ctx := context.Background()
 			alerts := 0
 			b.ResetTimer()
