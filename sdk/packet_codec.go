@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -19,8 +18,7 @@ import (
 // becomes garbage. At two million packets a second that was a tenth of
 // the core's CPU (protobuf's generic unmarshal, page faults on fresh
 // heap, the collector). So the core's end of the capture stream parses
-// PacketBatch by hand, straight into the columns of a PacketBatch taken
-// from a pool, and the core hands the batch back (Recycle) when it is
+// PacketBatch by hand, straight into the columns of a recycled PacketBatch, and the core hands the batch back (Recycle) when it is
 // done with it. The bytes on the wire are plain protobuf: plugins are
 // unchanged, and a message this parser does not expect (raw frames) goes
 // through the standard unmarshal. FuzzPacketBatchDecode checks that both
@@ -55,13 +53,21 @@ type batchColumns struct {
 	protocols, tcpFlags, flags []byte
 }
 
-var batchPool = sync.Pool{New: func() any { return &PacketBatch{cols: &batchColumns{}} }}
+// freeBatches holds recycled batches. It is bounded, unlike a sync.Pool
+// (which kept every batch of a full queue alive across a collection): a
+// few batches cover what the core has in hand between receiving and
+// recycling; more are left to the collector.
+var freeBatches = make(chan *PacketBatch, 8)
 
-// pooledBatch returns an empty batch whose columns come from the pool.
+// pooledBatch returns an empty batch, with recycled columns when one is free.
 func pooledBatch() *PacketBatch {
-	b := batchPool.Get().(*PacketBatch)
-	b.emptyColumns()
-	return b
+	select {
+	case b := <-freeBatches:
+		b.emptyColumns()
+		return b
+	default:
+		return &PacketBatch{cols: &batchColumns{}}
+	}
 }
 
 // Recycle hands a batch received from a capture plugin back for reuse by a
@@ -74,7 +80,10 @@ func (b *PacketBatch) Recycle() {
 		return
 	}
 	b.emptyColumns()
-	batchPool.Put(b)
+	select {
+	case freeBatches <- b:
+	default:
+	}
 }
 
 // emptyColumns empties a pooled batch, keeping the larger of each column's

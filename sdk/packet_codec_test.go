@@ -105,8 +105,7 @@ func FuzzPacketBatchDecode(f *testing.F) {
 }
 
 // A recycled batch's columns are reused: decoding the next one allocates
-// nothing. (The pool itself is the runtime's; emptyColumns is what
-// Recycle and pooledBatch do to a batch on its way through it.)
+// nothing, and Recycle hands it to the next batch received.
 func TestRecycledBatchDecodesWithoutAllocating(t *testing.T) {
 	data, err := proto.Marshal(sampleBatchPB(512, false))
 	if err != nil {
@@ -130,6 +129,18 @@ func TestRecycledBatchDecodesWithoutAllocating(t *testing.T) {
 	}
 	want, _ := stdDecode(data)
 	sameBatch(t, data, b, want)
+
+	// Recycle hands the storage to the next batch received.
+	for len(freeBatches) > 0 {
+		<-freeBatches
+	}
+	b.Recycle()
+	if b.Len() != 0 {
+		t.Fatalf("a recycled batch still holds %d packets", b.Len())
+	}
+	if next := pooledBatch(); next != b || cap(next.Timestamps) < 512 {
+		t.Fatalf("the next batch did not reuse the recycled one (same: %v, capacity %d)", next == b, cap(next.Timestamps))
+	}
 }
 
 // A batch with raw frames goes through protobuf's unmarshal and arrives

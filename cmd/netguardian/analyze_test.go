@@ -243,6 +243,7 @@ func BenchmarkCaptureToCore(b *testing.B) {
 // BenchmarkAnalyze: `analyze` end to end on 1M packets (capture plugin
 // process, windows 5s/30s/180s), with no detector and no sink.
 func BenchmarkAnalyze(b *testing.B) {
+	defer setGCDefault()() // as the netguardian command runs
 	file := genBenchCapture(b)
 	cfg, err := analyzeConfig("", []string{file}, true)
 	if err != nil {
@@ -270,6 +271,7 @@ func BenchmarkAnalyze(b *testing.B) {
 // sources (all active in the same 180s window), reporting the core's peak
 // resident memory. The target is < 300 MB.
 func BenchmarkAnalyzeRSS100kSources(b *testing.B) {
+	defer setGCDefault()() // as the netguardian command runs
 	file := filepath.Join(b.TempDir(), "100k.pcap")
 	if err := pcapgen.Write(file, pcapgen.Options{Packets: 1_000_000, Sources: 100_000, Dests: 4096, Seed: 2}); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -211,4 +212,32 @@ capture "replay" {
 	if code != 1 || !strings.Contains(stderr, "checksum mismatch") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
+}
+
+// The core collects at GOGC=50 unless the environment says otherwise.
+func TestGCDefault(t *testing.T) {
+	current := func() int {
+		p := debug.SetGCPercent(100)
+		debug.SetGCPercent(p)
+		return p
+	}
+	before := current()
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	restore := setGCDefault()
+	if got := current(); got != defaultGCPercent {
+		t.Errorf("GC percent %d without GOGC, want %d", got, defaultGCPercent)
+	}
+	restore()
+	if got := current(); got != before {
+		t.Errorf("restore left GC percent %d, want %d", got, before)
+	}
+	t.Setenv("GOGC", "300")
+	debug.SetGCPercent(300) // what the runtime read from the environment
+	defer debug.SetGCPercent(before)
+	restore = setGCDefault()
+	if got := current(); got != 300 {
+		t.Errorf("GC percent %d with GOGC=300, want it left alone", got)
+	}
+	restore()
 }
