@@ -26,8 +26,8 @@ var errReported = errors.New("reported")
 // defaultGCPercent is the core's GOGC unless the environment sets one.
 // The core's heap is mostly window records that live as long as their
 // window; collecting at +50 % instead of Go's +100 % keeps the peak RSS of
-// a sensor tracking 100,000 sources at 254–266 MB instead of 280–301 MB,
-// for no measurable CPU with thousands of sources (docs/benchmarks.md).
+// a sensor tracking 100,000 sources at 253–278 MB instead of 278–308 MB,
+// for ~5 % more CPU (docs/design-decisions.md).
 const defaultGCPercent = 50
 
 // setGCDefault applies defaultGCPercent unless GOGC is set; restore puts
