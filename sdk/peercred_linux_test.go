@@ -101,29 +101,19 @@ func verdict(t *testing.T, lines *bufio.Scanner) string {
 	return lines.Text()
 }
 
-// A plugin admits the process that started it.
+// A plugin admits the process that started it, also when a wrapper
+// script sits between the core and the plugin.
 func TestPeerCredPluginAdmitsItsCore(t *testing.T) {
-	socket, _, lines := startServer(t, false)
-	conn, err := net.Dial("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if got := verdict(t, lines); got != "accepted" {
-		t.Fatalf("plugin refused the process that started it: %s", got)
-	}
-}
-
-// ...also when a wrapper script sits between the core and the plugin.
-func TestPeerCredPluginAdmitsCoreThroughWrapper(t *testing.T) {
-	socket, _, lines := startServer(t, true)
-	conn, err := net.Dial("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if got := verdict(t, lines); got != "accepted" {
-		t.Fatalf("plugin refused its grandparent: %s", got)
+	for _, wrap := range []bool{false, true} {
+		socket, _, lines := startServer(t, wrap)
+		conn, err := net.Dial("unix", socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := verdict(t, lines); got != "accepted" {
+			t.Fatalf("wrapped=%v: plugin refused the process that started it: %s", wrap, got)
+		}
+		conn.Close()
 	}
 }
 
