@@ -24,7 +24,7 @@ func (r *rec) before(o *rec) bool {
 // The FIFO holds every packet until the watermark passes it, a lateness's
 // worth of traffic (hundreds of thousands of packets), so it is a queue of
 // fixed-size blocks: it grows by a block, never by copying, and a drained
-// block is reused at the tail. A doubling ring spent a tenth of the core's
+// block is reused at the tail. A doubling ring spent 9 % of the core's
 // CPU in copies and in first touches of fresh pages.
 type reorder struct {
 	blocks [][]rec // the FIFO's blocks, oldest first, from blocks[bh]
