@@ -20,9 +20,16 @@ import (
 	pb "github.com/netguardian/netguardian/sdk/proto/netguardian/v1"
 )
 
-// dialAsStranger is the helper mode of the test binary (see TestMain): a
-// process of the same user, but not the core, calls Describe on a plugin's
-// socket and prints what happened.
+// With NG_HOST_TEST_DIAL set, the test binary is a helper instead: a
+// process of the same user, but not the core, that calls Describe on a
+// plugin's socket and prints what happened.
+func init() {
+	if socket := os.Getenv("NG_HOST_TEST_DIAL"); socket != "" {
+		os.Exit(dialAsStranger(socket))
+	}
+}
+
+// dialAsStranger is that helper.
 func dialAsStranger(socket string) int {
 	cc, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
