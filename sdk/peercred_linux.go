@@ -62,15 +62,16 @@ type peerCredentials struct {
 	logRefusals bool // plugins: say on stderr (the core's log) who was refused
 }
 
-// PeerAuthInfo is what the kernel says about the other end.
-type PeerAuthInfo struct {
+// peerAuthInfo is what the kernel says about the other end (unexported:
+// gRPC types stay out of the SDK's API).
+type peerAuthInfo struct {
 	credentials.CommonAuthInfo
 	PID int32
 	UID uint32
 }
 
 // AuthType names the mechanism.
-func (PeerAuthInfo) AuthType() string { return "peercred" }
+func (peerAuthInfo) AuthType() string { return "peercred" }
 
 func (c *peerCredentials) ClientHandshake(_ context.Context, _ string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	info, err := c.admit(conn)
@@ -91,20 +92,20 @@ func (c *peerCredentials) ServerHandshake(conn net.Conn) (net.Conn, credentials.
 	return conn, info, nil
 }
 
-func (c *peerCredentials) admit(conn net.Conn) (PeerAuthInfo, error) {
+func (c *peerCredentials) admit(conn net.Conn) (peerAuthInfo, error) {
 	cred, err := peerCred(conn)
 	if err != nil {
-		return PeerAuthInfo{}, err
+		return peerAuthInfo{}, err
 	}
 	if uid := uint32(os.Getuid()); cred.Uid != uid {
-		return PeerAuthInfo{}, fmt.Errorf("peer pid %d runs as uid %d, not %d", cred.Pid, cred.Uid, uid)
+		return peerAuthInfo{}, fmt.Errorf("peer pid %d runs as uid %d, not %d", cred.Pid, cred.Uid, uid)
 	}
 	if err := c.check(cred.Pid); err != nil {
-		return PeerAuthInfo{}, err
+		return peerAuthInfo{}, err
 	}
 	// A Unix socket between two processes of one user cannot be read or
 	// altered by a third without ptrace rights over them.
-	return PeerAuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}, PID: cred.Pid, UID: cred.Uid}, nil
+	return peerAuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}, PID: cred.Pid, UID: cred.Uid}, nil
 }
 
 func (c *peerCredentials) Info() credentials.ProtocolInfo {

@@ -142,7 +142,7 @@ func TestPeerCredCoreAdmitsItsPlugin(t *testing.T) {
 		}
 		// Unwrapped the socket is served by the plugin itself; wrapped by
 		// its child (were it the same pid, sh exec'd and the case is lost).
-		if pi := info.(PeerAuthInfo); (int(pi.PID) == cmd.Process.Pid) == wrap {
+		if pi := info.(peerAuthInfo); (int(pi.PID) == cmd.Process.Pid) == wrap {
 			t.Fatalf("wrapped=%v: peer pid %d, plugin pid %d", wrap, pi.PID, cmd.Process.Pid)
 		}
 		conn.Close()
