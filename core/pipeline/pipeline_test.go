@@ -19,6 +19,7 @@ import (
 	"github.com/netguardian/netguardian/core/host"
 	"github.com/netguardian/netguardian/core/spool"
 	"github.com/netguardian/netguardian/core/window"
+	"github.com/netguardian/netguardian/internal/syncbuf"
 	"github.com/netguardian/netguardian/sdk"
 )
 
@@ -41,24 +42,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// logBuffer collects the pipeline's log for assertions and failures.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startPlugin starts the testplugin as a plugin of kind, named name, and
@@ -191,7 +174,7 @@ func TestDrainTimeoutKeepsWhatWasAcceptedInTheSpool(t *testing.T) {
 	spoolDir := t.TempDir()
 	det := startPlugin(t, sdk.KindDetector, "busy", map[string]any{})
 	sink := startPlugin(t, sdk.KindSink, "down", map[string]any{"fail_first": 1_000_000_000, "out": filepath.Join(t.TempDir(), "stored.jsonl")})
-	log := &logBuffer{}
+	log := &syncbuf.Buffer{}
 	p, err := New(Config{Sensor: "drain", Detectors: []*host.Plugin{det}, Sinks: []*host.Plugin{sink}, Window: window.Options{Sizes: sdk.WindowSizes},
 		QueueDepth: 4, SpoolDir: spoolDir, SpoolMaxBytes: maxBytes, Log: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
@@ -253,7 +236,7 @@ func sumWindows(st Stats) (n uint64) {
 func TestSpoolWriteFailuresAreCountedAndReported(t *testing.T) {
 	spoolDir := t.TempDir()
 	sink := startPlugin(t, sdk.KindSink, "broken", map[string]any{"out": filepath.Join(t.TempDir(), "stored.jsonl")})
-	log := &logBuffer{}
+	log := &syncbuf.Buffer{}
 	p, err := New(Config{Sensor: "broken", Sinks: []*host.Plugin{sink}, Window: window.Options{Sizes: sdk.WindowSizes},
 		QueueDepth: 4, SpoolDir: spoolDir, Log: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/netguardian/netguardian/core/spool"
 	"github.com/netguardian/netguardian/internal/pgtest"
+	"github.com/netguardian/netguardian/internal/syncbuf"
 	"github.com/netguardian/netguardian/sdk"
 )
 
@@ -130,7 +131,7 @@ sink %q {
 // sensorProc is a running `netguardian run`.
 type sensorProc struct {
 	cmd     *exec.Cmd
-	log     *logBuffer
+	log     *syncbuf.Buffer
 	api     string // base URL of its API
 	started time.Time
 	done    chan struct{}
@@ -142,7 +143,7 @@ type sensorProc struct {
 // are killed when t ends, if they are still running.
 func startSensor(t *testing.T, cfgPath, dbURL string) *sensorProc {
 	t.Helper()
-	s := &sensorProc{log: &logBuffer{}, done: make(chan struct{}), started: time.Now()}
+	s := &sensorProc{log: &syncbuf.Buffer{}, done: make(chan struct{}), started: time.Now()}
 	s.cmd = exec.Command(e2eNG, "run", "-config", cfgPath, "-drain-timeout", "90s")
 	s.cmd.Env = append(os.Environ(), "NG_E2E_DATABASE_URL="+dbURL)
 	s.cmd.Stderr = s.log
