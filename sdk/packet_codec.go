@@ -132,24 +132,14 @@ func decodePacketBatch(data []byte, b *PacketBatch) error {
 
 func decodeColumns(data []byte, b *PacketBatch) error {
 	for len(data) > 0 {
-		num, typ, n, err := consumeTag(data)
+		num, typ, v, rest, err := nextField(data)
 		if err != nil {
 			return err
 		}
-		data = data[n:]
-		var v []byte // the field's bytes for BytesType
-		if typ == protowire.BytesType {
-			if v, n = protowire.ConsumeBytes(data); n < 0 {
-				return protowire.ParseError(n)
-			}
-		} else if n = protowire.ConsumeFieldValue(num, typ, data); n < 0 {
-			return protowire.ParseError(n)
-		}
-		field := data[:n]
-		data = data[n:]
+		data = rest
 		switch {
 		case num == 1 && typ == protowire.VarintType:
-			b.FirstIndex, _ = protowire.ConsumeVarint(field)
+			b.FirstIndex, _ = protowire.ConsumeVarint(v)
 		case num == 2 && typ == protowire.BytesType:
 			if len(v)%8 != 0 {
 				return errPacked
@@ -158,7 +148,7 @@ func decodeColumns(data []byte, b *PacketBatch) error {
 				b.Timestamps = append(b.Timestamps, int64(binary.LittleEndian.Uint64(v[i:])))
 			}
 		case num == 2 && typ == protowire.Fixed64Type:
-			b.Timestamps = append(b.Timestamps, int64(binary.LittleEndian.Uint64(field)))
+			b.Timestamps = append(b.Timestamps, int64(binary.LittleEndian.Uint64(v)))
 		case num == 3 && typ == protowire.BytesType:
 			b.SrcAddrs = append(b.SrcAddrs[:0], v...)
 		case num == 4 && typ == protowire.BytesType:
@@ -173,7 +163,7 @@ func decodeColumns(data []byte, b *PacketBatch) error {
 			}
 		case (num == 5 || num == 6 || num == 8) && typ == protowire.Fixed32Type:
 			col := fixed32Column(b, num)
-			*col = append(*col, binary.LittleEndian.Uint32(field))
+			*col = append(*col, binary.LittleEndian.Uint32(v))
 		case num == 7 && typ == protowire.BytesType:
 			b.Protocols = append(b.Protocols[:0], v...)
 		case num == 9 && typ == protowire.BytesType:
@@ -191,17 +181,31 @@ func decodeColumns(data []byte, b *PacketBatch) error {
 	return nil
 }
 
-// consumeTag is protowire.ConsumeTag refusing field numbers past the
-// largest valid one, as protobuf's unmarshal does.
-func consumeTag(b []byte) (protowire.Number, protowire.Type, int, error) {
-	num, typ, n := protowire.ConsumeTag(b)
+// nextField splits off data's first field: its number, its wire type, its
+// value (for BytesType the bytes after the length; otherwise the encoded
+// value) and what follows. Field numbers past the largest valid one are
+// refused, as protobuf's unmarshal does (protowire.ConsumeTag takes them).
+func nextField(data []byte) (num protowire.Number, typ protowire.Type, val, rest []byte, err error) {
+	num, typ, n := protowire.ConsumeTag(data)
 	switch {
 	case n < 0:
-		return 0, 0, 0, protowire.ParseError(n)
+		return 0, 0, nil, nil, protowire.ParseError(n)
 	case num > protowire.MaxValidNumber:
-		return 0, 0, 0, fmt.Errorf("invalid field number %d", num)
+		return 0, 0, nil, nil, fmt.Errorf("invalid field number %d", num)
 	}
-	return num, typ, n, nil
+	data = data[n:]
+	if typ == protowire.BytesType {
+		val, n = protowire.ConsumeBytes(data)
+	} else {
+		n = protowire.ConsumeFieldValue(num, typ, data)
+		if n >= 0 {
+			val = data[:n]
+		}
+	}
+	if n < 0 {
+		return 0, 0, nil, nil, protowire.ParseError(n)
+	}
+	return num, typ, val, data[n:], nil
 }
 
 var errPacked = errors.New("packed field length is not a multiple of its element size")
@@ -219,24 +223,15 @@ func fixed32Column(b *PacketBatch, num protowire.Number) *[]uint32 {
 // decodeCounters merges a CaptureCounters message into c.
 func decodeCounters(data []byte, c *CaptureCounters) error {
 	for len(data) > 0 {
-		num, typ, n, err := consumeTag(data)
+		num, typ, v, rest, err := nextField(data)
 		if err != nil {
 			return err
 		}
-		data = data[n:]
-		if typ != protowire.VarintType || num < 1 || num > 6 {
-			if n = protowire.ConsumeFieldValue(num, typ, data); n < 0 {
-				return protowire.ParseError(n)
-			}
-			data = data[n:]
-			continue
+		data = rest
+		if typ == protowire.VarintType && num >= 1 && num <= 6 {
+			x, _ := protowire.ConsumeVarint(v)
+			*[...]*uint64{&c.Packets, &c.BytesRead, &c.BytesTotal, &c.KernelDrops, &c.DecodeErrors, &c.NonIP}[num-1] = x
 		}
-		v, n := protowire.ConsumeVarint(data)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		data = data[n:]
-		*[...]*uint64{&c.Packets, &c.BytesRead, &c.BytesTotal, &c.KernelDrops, &c.DecodeErrors, &c.NonIP}[num-1] = v
 	}
 	return nil
 }
